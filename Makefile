@@ -1,0 +1,31 @@
+# make test   the whole suite, against every Redis-compatible server found (no Redis needed)
+# make demo   the tutorial's story, live (starts an embedded server if none answers)
+# make bench  the benchmark against the tutorial's own loop
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: test demo bench lint clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.x)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+demo: $(BIN)/.installed
+	$(BIN)/python demo.py
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench.py
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

