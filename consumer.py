@@ -75,7 +75,7 @@ class Consumer:
         self.entries = db_group(self.db, group, stream, name)
         self.last_error: dict[bytes, str] = {}  # why an entry still pending here failed
         self.unacked: list[bytes] = []  # processed, but the XACK did not get through yet
-        self.behind = True  # the last read was a full batch: check for trimming before the next
+        self.counter_behind = 0  # how far Redis 7.0's entries-read lags after gaps we counted
         self.next_sweep = 0.0
         self.next_stats = time.monotonic() + stats_interval
         self.stats_mark = (time.monotonic(), 0)
@@ -122,11 +122,11 @@ class Consumer:
 
     def read_new(self) -> int:
         """Block up to --block ms for entries never delivered to anyone (`>`), process them."""
-        if self.behind:
-            self.check_trimmed()
-        block = None if self.burst else self.block  # burst: do not wait for more
-        batch = self.entries.read(self.count, block=block)
-        self.behind = len(batch) >= self.count
+        batch = self.read_counting_trims()
+        if not batch and not self.burst:
+            # Nothing waiting: block until something is added. A blocked reader is served
+            # right after the XADD, before any later trim, so this read never skips entries.
+            batch = self.entries.read(self.count, block=self.block)
         if batch:
             self.handle(batch, None)
         return len(batch)
@@ -239,21 +239,50 @@ class Consumer:
             self.unacked.clear()
 
     # -- when the stream changes under us ------------------------------------------------
-    def check_trimmed(self) -> None:
-        """Count entries that MAXLEN/XTRIM removed before this group read them.
+    def read_counting_trims(self) -> list:
+        """Read what is waiting, and count what MAXLEN/XTRIM removed before this group read it.
 
-        The group's lag (entries added - entries it read, Redis 7+) counts every entry it has
-        not read; the stream holds at most XLEN of them, so the rest were trimmed unread.
+        One MULTI/EXEC, so nothing happens between the look and the read: the stream's info
+        and the group's, the read (inside MULTI it never blocks), the group's info again.
+        Entries were trimmed unread only if the group's last-delivered ID is older than the
+        stream's first entry. Redis 7.2+/Valkey then move the group's entries-read counter past
+        the gap (it grows by more than we read); Redis 7.0 does not, so we compute the gap from
+        entries-added, XLEN and the counter, and remember that its counter now lags by that much.
         """
-        with self.db.pipeline(transaction=False) as pipe:
-            pipe.xlen(self.stream)
-            pipe.xinfo_groups(self.stream)
-            length, groups = pipe.execute()
-        lag = next((g.get("lag") for g in groups if g["name"] == self.group.encode()), None)
-        if lag is not None and lag > length:
-            self.counts.trimmed_unread += lag - length
-            self.warn(f"{lag - length} entries were trimmed from {self.stream} before group "
-                      f"{self.group} read them (its MAXLEN is too small for this pace)")
+        with self.db.pipeline(transaction=True) as tx:
+            tx.xinfo_stream(self.stream)
+            tx.xinfo_groups(self.stream)
+            tx.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.count)
+            tx.xinfo_groups(self.stream)
+            info, before, reply, after = tx.execute(raise_on_error=False)
+        if isinstance(reply, Exception):
+            raise reply
+        batch = reply[0][1] if reply else []
+        if isinstance(info, Exception) or isinstance(before, Exception):
+            return batch
+        before, after = self.my_group(before), self.my_group(after)
+        first = info.get("first-entry")
+        if not first or not before or _id(before["last-delivered-id"]) >= _id(first[0]):
+            return batch  # no gap
+        read = before.get("entries-read")
+        if read is None and _id(before["last-delivered-id"]) == (0, 0):
+            read = 0  # a group created on an empty stream has read nothing
+        if read is None:
+            return batch  # the server cannot tell (entries deleted with XDEL in between)
+        moved = (after.get("entries-read") or 0) - read
+        if moved > len(batch):
+            gap = moved - len(batch)
+        else:
+            gap = info["entries-added"] - info["length"] - read - self.counter_behind
+            self.counter_behind += max(gap, 0)
+        if gap > 0:
+            self.counts.trimmed_unread += gap
+            self.warn(f"{gap} entries were trimmed from {self.stream} before group {self.group} "
+                      "read them (its MAXLEN is too small for this pace)")
+        return batch
+
+    def my_group(self, groups: list[dict]) -> dict | None:
+        return next((g for g in groups if g["name"] == self.group.encode()), None)
 
     def recreate_group(self) -> None:
         self.unacked.clear()  # their group is gone; an XACK would do nothing
@@ -274,10 +303,14 @@ class Consumer:
         rate = (self.counts.processed - before) / max(now - then, 1e-9)
         self.stats_mark = (now, self.counts.processed)
         self.next_stats = now + self.stats_interval
-        groups = self.db.xinfo_groups(self.stream)
-        lag = next((g.get("lag") for g in groups if g["name"] == self.group.encode()), None)
-        click.echo(f"{self.name}: {self.counts.summary()}, {rate:.0f}/s, group lag "
-                   f"{'unknown' if lag is None else lag}", err=True)
+        lag = (self.my_group(self.db.xinfo_groups(self.stream)) or {}).get("lag")
+        lag = "unknown" if lag is None else max(0, lag - self.counter_behind)
+        click.echo(f"{self.name}: {self.counts.summary()}, {rate:.0f}/s, group lag {lag}", err=True)
+
+
+def _id(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
 
 
 def db_group(db, group: str, stream: str, name: str):
