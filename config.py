@@ -88,9 +88,15 @@ class Redis:
             raise click.ClickException(f"invalid Redis URL {mask_url(url)!r}: {scrub(str(exc), url)}")
 
     def check(self) -> None:
-        """Fail fast, with one line, if nothing usable answers at the URL."""
+        """Fail fast, with one line, if nothing usable answers at the URL.
+
+        A server that answers but is still loading its data (it just restarted) is waited for.
+        """
         with self.errors():
-            self.db.ping()
+            try:
+                self.db.ping()
+            except rex.BusyLoadingError as exc:
+                self.wait_until_back(None, exc)
 
     def errors(self, key: str | None = None):
         """`with redis.errors(key=stream):` turns a Redis error into one line and exit 1."""
@@ -104,7 +110,7 @@ class Redis:
         if isinstance(exc, rex.NoPermissionError):
             return f"the Redis user has no permission for this ({self.where}): {text}"
         if isinstance(exc, rex.BusyLoadingError):
-            return f"Redis at {self.where} is still loading its data; try again in a moment"
+            return f"Redis at {self.where} is loading its data (it has just started)"
         if isinstance(exc, (rex.ConnectionError, rex.TimeoutError)):
             return f"cannot reach Redis at {self.where} ({text or type(exc).__name__}); {START_HINT}"
         if text.startswith("WRONGTYPE"):
@@ -119,7 +125,10 @@ class Redis:
         """
         if isinstance(exc, (rex.AuthenticationError, rex.NoPermissionError)):
             raise click.ClickException(self.describe(exc))
-        click.echo(f"lost Redis at {self.where}: {self.describe(exc)}; reconnecting", err=True)
+        if isinstance(exc, rex.BusyLoadingError):
+            click.echo(f"{self.describe(exc)}; waiting", err=True)
+        else:
+            click.echo(f"lost Redis at {self.where}: {self.describe(exc)}; reconnecting", err=True)
         started, delay = time.monotonic(), 0.05
         while not stop:
             time.sleep(delay)

@@ -52,7 +52,8 @@ class LocalServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> LocalServer:
+    def start(self, timeout: float = 10.0, *, loading_ok: bool = False) -> LocalServer:
+        """Start the server and wait until it answers (or, with loading_ok, says it is loading)."""
         log = open(self.folder / "server.log", "ab")
         self.process = subprocess.Popen(
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder),
@@ -63,18 +64,18 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.binary} exited at start: {self.log()[-500:]}")
-            if self._answers():
+            if self._answers(loading_ok):
                 return self
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"{self.binary} did not answer on port {self.port} within {timeout}s")
 
-    def _answers(self) -> bool:
+    def _answers(self, loading_ok: bool = False) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
                 reply = s.recv(64)
-                return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
+                return reply.startswith((b"+PONG", b"-NOAUTH")) or (loading_ok and reply.startswith(b"-LOADING"))
         except OSError:
             return False
 

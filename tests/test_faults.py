@@ -379,3 +379,34 @@ def test_producer_waits_while_redis_is_full(own_server, tmp_path):
     produced = sent((tmp_path / "producer.out").read_text())
     stored = [i.decode() for i, _ in r.xrange("app:event")]
     assert stored == produced  # each reported reading stored once, none stored unreported
+
+
+def test_scripts_wait_while_redis_loads_its_data(own_server, tmp_path):
+    """Redis restarting (LOADING): the scripts wait for it instead of exiting."""
+    srv = own_server(folder=tmp_path)
+    r = redis.Redis.from_url(srv.url)
+    with r.pipeline(transaction=False) as pipe:
+        for i in range(20_000):
+            pipe.set(f"ballast:{i}", i)
+        pipe.execute()
+    ids = [r.xadd("app:event", {"sensor_id": "s1", "temp": "0.5", "humidity": "0.5"}).decode()
+           for _ in range(10)]
+    r.xgroup_create("app:event", "group1", "0")
+    r.save()
+    srv.stop()
+    # 100 µs per key: about 2 s of LOADING, answering clients (-LOADING) every 1 KiB loaded
+    srv.args += ["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"]
+    srv.start(loading_ok=True)
+    with pytest.raises(redis.exceptions.BusyLoadingError):
+        redis.Redis.from_url(srv.url).ping()
+
+    consumer = spawn("consumer.py", "group1", "c1", "--burst", url=srv.url)
+    producer = spawn("producer.py", "sensor1", url=srv.url)
+    out, err = producer.communicate(timeout=30)
+    assert producer.returncode == 0, err
+    assert "is loading its data" in err and SENT.match(out)
+    out, err = consumer.communicate(timeout=30)
+    assert consumer.returncode == 0, err
+    assert "is loading its data" in err and "Traceback" not in err
+    assert LINE.findall(out)[:10] == ids
+    assert group_state(redis.Redis.from_url(srv.url))["pending"] == 0
