@@ -239,7 +239,9 @@ def range_(start, end, redis_url, stream, count, reverse, as_json):
     if not rows:
         click.echo(f"no entries in {stream} between {start} and {end}", err=True)
     elif more:
-        click.echo(f"(more entries follow: raise --count, or continue from ({rows[-1][0].decode()})", err=True)
+        after = f"'({rows[-1][0].decode()}'"
+        hint = f"{start} {after} --reverse" if reverse else f"{after} {end}"
+        click.echo(f"(more entries follow: raise --count, or go on with `admin.py range {hint}`)", err=True)
 
 
 @main.command()
@@ -272,6 +274,7 @@ def tail(redis_url, stream, start, count, block, as_json):
             if start == "$":  # fix "now" once: reading `$` again after each read could skip entries
                 exists = is_stream(redis, stream)
                 last = id_text(redis.db.xinfo_stream(stream)["last-generated-id"]) if exists else "0-0"
+            click.echo(f"tail {stream}: entries after {last} (Ctrl-C to stop)", err=True)
             while not interrupt:
                 try:
                     with interrupt.waiting():

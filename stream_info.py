@@ -211,14 +211,17 @@ def rates(before: dict, after: dict, seconds: float) -> dict:
     def per_second(a, b):
         return None if a is None or b is None else round((b - a) / seconds, 1)
 
+    def entries_read(group):  # a group that never read anything reports none, not 0
+        return 0 if group["entries_read"] is None and group["last_delivered_id"] == "0-0" else group["entries_read"]
+
     old = {g["name"]: g for g in before["groups"]}
     acked = {}
     for group in after["groups"]:
         prev = old.get(group["name"])
-        if prev is None or prev["entries_read"] is None or group["entries_read"] is None:
+        if prev is None or entries_read(prev) is None or entries_read(group) is None:
             acked[group["name"]] = None
             continue
-        delivered = group["entries_read"] - prev["entries_read"]
+        delivered = entries_read(group) - entries_read(prev)
         acked[group["name"]] = round((delivered - (group["pending"] - prev["pending"])) / seconds, 1)
     return {"seconds": round(seconds, 3),
             "added_per_s": per_second(before["stream"]["entries_added"], after["stream"]["entries_added"]),
