@@ -11,6 +11,7 @@ import time
 
 import click
 import pytest
+import redis
 from conftest import ROOT, run, spawn, stop, wait_for
 
 from dead_letters import dead_letter
@@ -499,7 +500,7 @@ def test_watch_refreshes_with_rates_until_ctrl_c(r, server):
         seen["added"] += rates["added_per_s"] * rates["seconds"]
         seen["acknowledged"] += rates["acknowledged_per_s"]["g"] * rates["seconds"]
         return round(seen["added"]) == 20 and round(seen["acknowledged"]) == 20
-    wait_for(rates_seen, timeout=5, what=f"rates adding up to 20 added and 20 acknowledged (saw {seen})")
+    wait_for(rates_seen, timeout=5, what="rates adding up to 20 added and 20 acknowledged")
     stop(watch, signal.SIGINT, timeout=5)
     assert watch.returncode == 0
 
@@ -507,6 +508,28 @@ def test_watch_refreshes_with_rates_until_ctrl_c(r, server):
     wait_for(lambda: "ACKED/S" in watch.stdout.readline(), timeout=5, what="the groups table")
     out, err = stop(watch, signal.SIGINT, timeout=5)
     assert (watch.returncode, err) == (0, "")
+
+
+def test_tail_and_watch_carry_on_when_redis_comes_back(own_server):
+    server = own_server()
+    client = redis.Redis.from_url(server.url)
+    first = client.xadd(S, reading(0)).decode()
+    tail = spawn("admin.py", "tail", "--block", "200", url=server.url)
+    watch = spawn("admin.py", "watch", "--json", "--interval", "0.2", url=server.url)
+    assert tail.stderr.readline() == f"tail app:event: entries after {first} (Ctrl-C to stop)\n"
+    assert json.loads(watch.stdout.readline())["stream"]["length"] == 1
+
+    server.kill()
+    time.sleep(0.5)
+    server.start()  # same port, empty (no persistence)
+    later = client.xadd(S, reading(1)).decode()
+    assert tail.stdout.readline().split()[0] == later  # nothing after the last one shown is missed
+    wait_for(lambda: json.loads(watch.stdout.readline())["stream"]["first_id"] == later, timeout=5,
+             what="watch to show the new stream")
+    for process in (tail, watch):
+        out, err = stop(process, signal.SIGINT, timeout=5)
+        assert process.returncode == 0
+        assert "lost Redis at 127.0.0.1" in err and "reconnected to 127.0.0.1" in err
 
 
 # -- help ----------------------------------------------------------------------------------------
