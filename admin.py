@@ -20,8 +20,6 @@ import stream_info
 from command_line import (
     ID,
     Interrupt,
-    _bound,
-    _name,
     connect,
     dead_letter_option,
     emit,
@@ -30,6 +28,8 @@ from command_line import (
     find_group,
     is_stream,
     json_option,
+    not_empty,
+    range_bound,
 )
 from dead_letters import dead_letter_key
 from dlq import dlq
@@ -141,9 +141,9 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
 
 
 @main.command()
-@click.argument("group", callback=_name)
+@click.argument("group", callback=not_empty)
 @config.redis_options
-@click.option("--consumer", callback=_name, help="Only the entries pending with this consumer.")
+@click.option("--consumer", callback=not_empty, help="Only the entries pending with this consumer.")
 @click.option("--min-idle", default=0, show_default=True, type=click.IntRange(min=0),
               help="Only entries not delivered again for at least this many milliseconds.")
 @click.option("--count", default=100, show_default=True, type=click.IntRange(min=1),
@@ -201,8 +201,8 @@ def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
 
 # -- reading without a group -------------------------------------------------------------------
 @main.command("range")
-@click.argument("start", default="-", callback=_bound)
-@click.argument("end", default="+", callback=_bound)
+@click.argument("start", default="-", callback=range_bound)
+@click.argument("end", default="+", callback=range_bound)
 @config.redis_options
 @click.option("--count", default=100, show_default=True, type=click.IntRange(min=0),
               help="Show at most this many entries (0: all).")
@@ -312,11 +312,11 @@ def hand_over(db, stream: str, group: str, consumer: str, to: str, min_idle: int
 
 
 @main.command()
-@click.argument("group", callback=_name)
+@click.argument("group", callback=not_empty)
 @config.redis_options
 @click.option("--idle", required=True, type=click.IntRange(min=1),
               help="Remove consumers idle for longer than this many milliseconds.")
-@click.option("--claim-to", callback=_name,
+@click.option("--claim-to", callback=not_empty,
               help="A running consumer of the group that takes over the idle consumers' pending entries.")
 def cleanup(group, redis_url, stream, idle, claim_to):
     """Remove GROUP's consumers idle for longer than --idle ms, losing no pending entry.

@@ -79,20 +79,20 @@ def emit(doc, as_json: bool, human: str) -> None:
     click.echo(json.dumps(doc, indent=2) if as_json else human)
 
 
-def _name(ctx, param, value: str | None) -> str | None:
+def not_empty(ctx, param, value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise click.BadParameter("must not be empty")
     return value
 
 
-def _entry_ids(ctx, param, value):
+def entry_ids(ctx, param, value):
     for one in [value] if isinstance(value, str) else value or ():
         if not ID.match(one):
             raise click.BadParameter(f"{one!r} is not a stream ID (like 1700000000000-0)")
     return value
 
 
-def _bound(ctx, param, value: str) -> str:
+def range_bound(ctx, param, value: str) -> str:
     if not BOUND.match(value):
         raise click.BadParameter(f"{value!r}: use - (the oldest), + (the newest), an ID like "
                                  "1700000000000-0, or (ID to leave that ID out")

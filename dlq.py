@@ -9,7 +9,7 @@ import click
 import redis.exceptions as rex
 
 import config
-from command_line import _entry_ids, connect, dead_letter_doc, dead_letter_option, emit, is_stream, json_option
+from command_line import connect, dead_letter_doc, dead_letter_option, emit, entry_ids, is_stream, json_option
 from dead_letters import dead_letter_key, split
 from stream_info import next_id, plural, table
 
@@ -76,7 +76,7 @@ def read_dead_letters(redis: config.Redis, key: str, ids) -> list:
 
 
 @dlq.command("show")
-@click.argument("entry_id", metavar="ID", callback=_entry_ids)
+@click.argument("entry_id", metavar="ID", callback=entry_ids)
 @dlq_options
 @json_option
 def dlq_show(entry_id, redis_url, stream, dlq, as_json):
@@ -101,7 +101,7 @@ def dlq_show(entry_id, redis_url, stream, dlq, as_json):
 
 
 @dlq.command("replay")
-@click.argument("ids", nargs=-1, metavar="[ID]...", callback=_entry_ids)
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
 @dlq_options
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter there is now.")
 def dlq_replay(ids, redis_url, stream, dlq, replay_all):
@@ -154,7 +154,7 @@ def dlq_replay(ids, redis_url, stream, dlq, replay_all):
 
 
 @dlq.command("purge")
-@click.argument("ids", nargs=-1, metavar="[ID]...", callback=_entry_ids)
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
 @dlq_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def dlq_purge(ids, redis_url, stream, dlq, yes):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 import config
-from command_line import _entry_ids, connect, is_stream
+from command_line import connect, entry_ids, is_stream
 from stream_info import PAGE, count_entries, count_pending, id_text, next_id, parse_id, plural
 
 
@@ -93,7 +93,7 @@ def trim_stream(db, stream: str, *, maxlen: int | None, minid: str | None, safe:
 @click.command()
 @config.redis_options
 @click.option("--maxlen", type=click.IntRange(min=0), help="Keep the newest N entries (XTRIM MAXLEN N, exact).")
-@click.option("--minid", callback=lambda c, p, v: v and _entry_ids(c, p, v),
+@click.option("--minid", callback=entry_ids,
               help="Remove the entries with IDs lower than this (XTRIM MINID).")
 @click.option("--safe", is_flag=True,
               help="Keep every entry some group has not been delivered or has not acknowledged yet.")
