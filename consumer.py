@@ -363,6 +363,7 @@ def main(group, consumer, redis_url, stream, start_from, block, count, burst, cl
     Each entry of the stream goes to exactly one consumer of a group, so start several
     (in several terminals) to share the work:
 
+    \b
         python consumer.py group1 c1
         python consumer.py group1 c2
 
