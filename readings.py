@@ -21,9 +21,13 @@ class InvalidReading(ValueError):
     """The entry can never be processed, however often it is retried (a poison message)."""
 
 
-def make_reading(sensor_id: str) -> dict[str, str]:
-    """A random reading, as the tutorial's producer makes it (temp and humidity in [0, 1))."""
-    return {"sensor_id": sensor_id, "temp": repr(random.random()), "humidity": repr(random.random())}
+def make_reading(sensor_id: str, fields: dict[str, str] | None = None) -> dict[str, str]:
+    """A random reading, as the tutorial's producer makes it (temp and humidity in [0, 1)).
+
+    `fields` replace or add fields: {"temp": "hot"} makes a reading no consumer can use.
+    """
+    reading = {"sensor_id": sensor_id, "temp": repr(random.random()), "humidity": repr(random.random())}
+    return {**reading, **fields} if fields else reading
 
 
 def parse_reading(fields: dict[bytes, bytes]) -> tuple[str, float, float]:
