@@ -128,7 +128,8 @@ class Redis:
         if isinstance(exc, rex.BusyLoadingError):
             click.echo(f"{self.describe(exc)}; waiting", err=True)
         else:
-            click.echo(f"lost Redis at {self.where}: {self.describe(exc)}; reconnecting", err=True)
+            reason = scrub(str(exc), self.url) or type(exc).__name__
+            click.echo(f"lost Redis at {self.where} ({reason}); reconnecting", err=True)
         started, delay = time.monotonic(), 0.05
         while not stop:
             time.sleep(delay)
