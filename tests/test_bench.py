@@ -1,0 +1,77 @@
+"""`make bench` works: a small run finishes and its results are well formed. No timing is asserted.
+
+The benchmark starts a server of its own, as the tests do; its figures are for `make bench`.
+"""
+
+import json
+import math
+
+from conftest import BINARIES, run
+
+PRODUCER = {"tutorial_per_s", "bulk_per_s", "bulk_wall_per_s", "bulk_wall_s", "redis_benchmark_per_s", "one_shot_s"}
+CONSUMER = {"entries", "tutorial_per_s", "ours_per_s", "ours_wall_per_s", "ours_wall_s", "ours_startup_s",
+            "faststream_batch_per_s", "reads_only_per_s"}
+LATENCY = {"rate_per_s", "readings_per_run", "p50", "p99", "max", "lost"}
+MEMORY = {"entries", "peak_rss_mb", "rss_early_mb", "early_at_entries", "rss_end_mb"}
+# ratio: (numerator, denominator), as (section, key)
+RATIOS = {
+    "producer_bulk_vs_tutorial": (("producer", "bulk_per_s"), ("producer", "tutorial_per_s")),
+    "producer_bulk_wall_vs_tutorial": (("producer", "bulk_wall_per_s"), ("producer", "tutorial_per_s")),
+    "producer_bulk_vs_redis_benchmark": (("producer", "bulk_per_s"), ("producer", "redis_benchmark_per_s")),
+    "consumer_vs_tutorial": (("consumer", "ours_per_s"), ("consumer", "tutorial_per_s")),
+    "consumer_wall_vs_tutorial": (("consumer", "ours_wall_per_s"), ("consumer", "tutorial_per_s")),
+    "consumer_vs_faststream": (("consumer", "ours_per_s"), ("consumer", "faststream_batch_per_s")),
+    "consumer_wall_vs_faststream": (("consumer", "ours_wall_per_s"), ("consumer", "faststream_batch_per_s")),
+    "reads_only_vs_tutorial": (("consumer", "reads_only_per_s"), ("consumer", "tutorial_per_s")),
+}
+# a figure that may be missing, and the name bench gives the reason under "skipped"
+OPTIONAL = {("producer", "redis_benchmark_per_s"): "redis-benchmark",
+            ("consumer", "faststream_batch_per_s"): "FastStream"}
+
+
+def test_quick_bench_writes_well_formed_results(tmp_path):
+    out = tmp_path / "bench.json"
+    done = run("bench.py", "--quick", "--server", sorted(BINARIES)[0], "--json", out, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "targets" in done.stdout and "tutorial: one XADD per round trip" in done.stdout
+    results = json.loads(out.read_text())
+
+    assert set(results) == {"meta", "producer", "consumer", "latency_ms", "memory", "ratios", "targets",
+                            "skipped", "runs"}
+    assert set(results["producer"]) == PRODUCER
+    assert set(results["consumer"]) == CONSUMER
+    assert set(results["latency_ms"]) == LATENCY
+    assert set(results["memory"]) == MEMORY
+    assert set(results["ratios"]) == set(RATIOS)
+    assert results["meta"]["quick"] is True and results["meta"]["server"]
+
+    for section in ("producer", "consumer", "latency_ms", "memory"):
+        for key, value in results[section].items():
+            if value is None:
+                assert OPTIONAL.get((section, key)) in results["skipped"], f"{section}.{key} missing, no reason"
+            elif key != "lost":
+                assert value > 0 and math.isfinite(value), f"{section}.{key} = {value}"
+    assert results["latency_ms"]["lost"] == 0  # every reading sent came out of consumer.py
+    latency = results["latency_ms"]
+    assert latency["p50"] <= latency["p99"] <= latency["max"]
+    assert results["memory"]["entries"] == results["meta"]["sizes"]["rss_entries"]
+    assert results["consumer"]["entries"] == results["meta"]["sizes"]["consumer_entries"]
+
+    for name, ((sa, ka), (sb, kb)) in RATIOS.items():
+        a, b = results[sa][ka], results[sb][kb]
+        if a is None or b is None:
+            assert results["ratios"][name] is None
+        else:
+            assert math.isclose(results["ratios"][name], a / b, rel_tol=1e-9), name
+
+    for target in results["targets"]:
+        measured, met = target["measured"], target["met"]
+        if measured is None:
+            assert met is None
+            continue
+        op, limit = target["target"].split()
+        assert met == (measured >= float(limit) if op == ">=" else measured <= float(limit)), target
+    assert len(results["targets"]) == 7
+
+    for key, values in results["runs"].items():
+        assert all(v > 0 for v in values), key
