@@ -85,13 +85,13 @@ class Consumer:
         self.recover_own_pending()
         while not self.stop:
             try:
-                self.flush_acks()
                 got = self.read_new()
                 swept = self.sweep_if_due()
                 self.report_if_due()
                 if self.burst and not got and not swept and not self.stop:
+                    self.flush_acks()
                     if not self.own_pending():
-                        return
+                        break
                     time.sleep(min(0.1, max(0.0, self.next_sweep - time.monotonic())))
             except (rex.ConnectionError, rex.TimeoutError) as exc:
                 self.redis.wait_until_back(self.stop, exc)
@@ -170,7 +170,7 @@ class Consumer:
         """How many times each entry of a re-read or claimed batch was delivered (XPENDING)."""
         ids = [entry_id for entry_id, _ in batch]
         rows = self.entries.pending(start=ids[0], stop=ids[-1], consumer=self.name,
-                                    count=len(ids) + len(self.last_error) + 100)
+                                    count=len(ids) + len(self.last_error) + len(self.unacked) + 100)
         return {row["message_id"]: row["times_delivered"] for row in rows}
 
     def own_pending(self) -> int:
@@ -178,12 +178,13 @@ class Consumer:
 
     # -- processing --------------------------------------------------------------------
     def handle(self, batch, deliveries: dict[bytes, int] | None) -> None:
-        """Process a batch, print it, then acknowledge what succeeded with one XACK.
+        """Process a batch, print it, then queue what succeeded for one multi-ID XACK.
 
-        Each entry is acknowledged only after it was processed and its line was written, so a
-        crash can redeliver at most this batch; nothing in it is lost.
+        The XACK goes out with the next read, in the same round trip, and always before this
+        consumer blocks: each entry is acknowledged only after it was processed and its line
+        was written, so a crash can redeliver at most this batch; nothing in it is lost.
         """
-        done, lines = [], []
+        done, lines, processed = [], [], 0
         for entry_id, fields in batch:
             if not fields:  # re-read or claimed after MAXLEN/XTRIM removed its data
                 self.counts.trimmed_pending += 1
@@ -206,16 +207,17 @@ class Consumer:
                 self.last_error[entry_id] = str(exc)
                 self.warn(f"failed {entry_id.decode()} (delivery {times}): {exc}; left pending for retry")
                 continue
-            self.last_error.pop(entry_id, None)
+            if self.last_error:
+                self.last_error.pop(entry_id, None)
             done.append(entry_id)
-            self.counts.processed += 1
+            processed += 1
             if not self.quiet:
                 lines.append(f"{entry_id.decode()} {sensor_id} temp={temp:.4f} humidity={humidity:.4f}\n")
         if lines:
             sys.stdout.write("".join(lines))
             sys.stdout.flush()
+        self.counts.processed += processed
         self.unacked.extend(done)
-        self.flush_acks()
 
     def give_up(self, entry_id: bytes, fields: dict, times: int, reason: str) -> None:
         try:
@@ -249,12 +251,16 @@ class Consumer:
         the gap (it grows by more than we read); Redis 7.0 does not, so we compute the gap from
         entries-added, XLEN and the counter, and remember that its counter now lags by that much.
         """
+        acks = self.unacked[:]
         with self.db.pipeline(transaction=True) as tx:
+            if acks:  # what the last batch processed, acknowledged in this same round trip
+                tx.xack(self.stream, self.group, *acks)
             tx.xinfo_stream(self.stream)
             tx.xinfo_groups(self.stream)
             tx.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.count)
             tx.xinfo_groups(self.stream)
-            info, before, reply, after = tx.execute(raise_on_error=False)
+            info, before, reply, after = tx.execute(raise_on_error=False)[-4:]
+        del self.unacked[:len(acks)]
         if isinstance(reply, Exception):
             raise reply
         batch = reply[0][1] if reply else []
