@@ -1,6 +1,7 @@
 # make test   the whole suite, against every Redis-compatible server found (no Redis needed)
 # make demo   the tutorial's story, live (starts an embedded server if none answers)
-# make bench  the benchmark against the tutorial's own loop
+# make bench  the benchmark against the tutorial's own loop (installs FastStream to compare)
+# make redis  a server on localhost:6379 until Ctrl-C, for following the tutorial without Redis
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,6 +22,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python demo.py
 
 bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(BIN)/python bench.py
 
 lint: $(BIN)/.installed
