@@ -34,8 +34,9 @@ CONNECT_TIMEOUT = 2.0
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ***, safe to print or log."""
-    url = re.sub(r"(?<=://)([^/@]*?):[^/]*@", r"\1:***@", url)  # user:password@
-    url = re.sub(r"(?<=://)(?!\*\*\*@)([^/:@]+)@", "***@", url)  # password-only form
+    # Up to the last @: an unencoded / # ? or @ in a password must not leave part of it showing.
+    url = re.sub(r"(?<=://)([^/@:]*):.*@", r"\1:***@", url)  # user:password@
+    url = re.sub(r"(?<=://)(?!\*\*\*@)([^/:@][^:@]*)@", "***@", url)  # password-only form
     return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)
 
 
@@ -46,6 +47,12 @@ def scrub(text: str, url: str) -> str:
     secrets += re.findall(r"(?i)password=([^&]+)", url)
     for secret in filter(None, secrets):
         text = text.replace(secret, "***")
+    # An unencoded # ? or / in a password splits the URL in the wrong place, and the error then
+    # quotes a piece of it ("Port could not be cast to integer value as 's3c'"): mask every piece.
+    if userinfo := re.match(r"[^:/]*://(.*)@", url):
+        password = userinfo.group(1).partition(":")[2] or userinfo.group(1)
+        for piece in sorted(filter(None, re.split(r"[#?/]", password)), key=len, reverse=True):
+            text = re.sub(rf"(?<!\w){re.escape(piece)}(?!\w)", "***", text)
     return text.replace(url, mask_url(url))
 
 
@@ -84,6 +91,11 @@ class Redis:
                 socket_timeout=SOCKET_TIMEOUT + read_timeout,
                 retry=Retry(ExponentialBackoff(), 0),
             )
+            db = urlsplit(url).path.replace("/", "") if url.startswith(("redis://", "rediss://")) else ""
+            if db and not db.isdigit():  # redis-py would quietly use database 0 instead
+                raise ValueError("the database after the host must be a number, like /0")
+            pool = self.db.connection_pool  # an unknown ?option fails here, not as a traceback later
+            pool.connection_class(**pool.connection_kwargs)  # (a connection object; nothing connects)
         except (ValueError, TypeError) as exc:
             raise click.ClickException(f"invalid Redis URL {mask_url(url)!r}: {scrub(str(exc), url)}")
 

@@ -1,0 +1,224 @@
+"""producer.py as the tutorial's reader runs it: what it prints, and what the stream holds after.
+
+    python producer.py sensor1
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import pytest
+import redis
+from conftest import run, spawn, stop, wait_for
+
+STREAM = "app:event"
+SENT = re.compile(r"message (\d+-\d+) sent")
+SUMMARY = re.compile(r"sent (\d+) readings from (\S+) to (\S+) in \d+\.\d\ds \(\d+/s\)")
+NOT_GREATER = ("Error: ID {} is not greater than the last ID in the stream; "
+               "a manual ID must be greater than every ID before it")
+
+
+def printed_ids(stdout: str) -> list[str]:
+    """The IDs of the `message <id> sent` lines; every line of stdout must be one."""
+    lines = stdout.splitlines()
+    assert all(SENT.fullmatch(line) for line in lines), [line for line in lines if not SENT.fullmatch(line)][:3]
+    return [SENT.fullmatch(line)[1] for line in lines]
+
+
+def stored_ids(r, stream: str = STREAM) -> list[str]:
+    return [entry_id.decode() for entry_id, _ in r.xrange(stream)]
+
+
+def summary(stderr: str) -> tuple[int, str, str]:
+    """(count, sensor, stream) of the one summary line on stderr."""
+    found = [SUMMARY.fullmatch(line) for line in stderr.splitlines() if SUMMARY.fullmatch(line)]
+    assert len(found) == 1, stderr
+    return int(found[0][1]), found[0][2], found[0][3]
+
+
+def as_ms_seq(entry_id: str) -> tuple[int, int]:
+    ms, seq = entry_id.split("-")
+    return int(ms), int(seq)
+
+
+def test_one_reading_as_in_the_tutorial(r, server):
+    sent = run("producer.py", "sensor1", url=server.url)
+
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stderr == ""
+    [entry_id] = printed_ids(sent.stdout)
+    [(stored_id, fields)] = r.xrange(STREAM)
+    assert stored_id.decode() == entry_id
+    assert set(fields) == {b"sensor_id", b"temp", b"humidity"}
+    assert fields[b"sensor_id"] == b"sensor1"
+    temp, humidity = float(fields[b"temp"]), float(fields[b"humidity"])
+    assert 0 <= temp < 1 and 0 <= humidity < 1
+
+    again = run("producer.py", "sensor2", url=server.url)
+    assert again.returncode == 0, again.stderr
+    [second_id] = printed_ids(again.stdout)
+    assert as_ms_seq(second_id) > as_ms_seq(entry_id)  # auto IDs only grow
+    assert stored_ids(r) == [entry_id, second_id]
+    assert r.xrange(STREAM)[1][1][b"sensor_id"] == b"sensor2"
+    assert r.xrange(STREAM)[1][1][b"temp"] != fields[b"temp"]  # random, not a constant
+
+
+def test_count_sends_n_readings_and_prints_the_ids_the_stream_holds(r, server):
+    # 2,500 crosses the producer's pipelined batches of 1,000.
+    sent = run("producer.py", "sensor2", "--count", 2500, url=server.url)
+
+    assert sent.returncode == 0, sent.stderr
+    ids = printed_ids(sent.stdout)
+    assert len(ids) == 2500 == len(set(ids))
+    assert stored_ids(r) == ids
+    assert {fields[b"sensor_id"] for _, fields in r.xrange(STREAM)} == {b"sensor2"}
+    assert summary(sent.stderr) == (2500, "sensor2", STREAM)
+
+
+def test_stream_and_redis_url_come_from_options_or_environment(r, server):
+    by_option = run("producer.py", "sensor1", "--stream", "plant:a", "--redis-url", server.url, url=None)
+    by_env = run("producer.py", "sensor1", url=server.url, env={"STREAM_KEY": "plant:b"})
+
+    assert by_option.returncode == 0 and by_env.returncode == 0, (by_option.stderr, by_env.stderr)
+    assert stored_ids(r, "plant:a") == printed_ids(by_option.stdout)
+    assert stored_ids(r, "plant:b") == printed_ids(by_env.stdout)
+    assert not r.exists(STREAM)
+
+
+@pytest.mark.parametrize("count", [1, 5, 1500])
+def test_quiet_prints_no_line_per_reading_and_one_summary(r, server, count):
+    sent = run("producer.py", "sensor1", "--count", count, "-q", url=server.url)
+
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == ""
+    assert len(sent.stderr.splitlines()) == 1
+    assert summary(sent.stderr) == (count, "sensor1", STREAM)
+    assert r.xlen(STREAM) == count
+
+
+def test_interval_waits_between_readings(r, server):
+    started = time.monotonic()
+    sent = run("producer.py", "sensor1", "--count", 4, "--interval", 0.2, url=server.url)
+    elapsed = time.monotonic() - started
+
+    assert sent.returncode == 0, sent.stderr
+    ids = printed_ids(sent.stdout)
+    assert stored_ids(r) == ids and len(ids) == 4
+    # Redis stamps each ID with its own clock in ms: consecutive readings are >= 200 ms apart.
+    stamps = [as_ms_seq(i)[0] for i in ids]
+    assert all(b - a >= 199 for a, b in zip(stamps, stamps[1:])), stamps
+    assert elapsed >= 0.6
+    assert summary(sent.stderr) == (4, "sensor1", STREAM)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("interval", ["0.02", None], ids=["interval", "no-interval"])
+def test_count_0_sends_until_stopped_then_exits_0_with_a_summary(r, server, tmp_path, sig, interval):
+    out = open(tmp_path / "out", "w+")
+    args = ["sensor3", "--count", 0] + (["--interval", interval] if interval else [])
+    producer = spawn("producer.py", *args, url=server.url, stdout=out)
+    wait_for(lambda: r.xlen(STREAM) >= 10, what="10 readings")
+    time.sleep(0.2)  # still sending: it is not a fixed count
+    assert producer.poll() is None
+
+    signalled = time.monotonic()
+    _, err = stop(producer, sig)
+    assert time.monotonic() - signalled < 1.5
+    assert producer.returncode == 0, err
+    out.seek(0)
+    ids = printed_ids(out.read())
+    assert len(ids) > 10
+    assert stored_ids(r) == ids  # every reading stored was reported, and only those
+    assert summary(err) == (len(ids), "sensor3", STREAM)
+    assert "Traceback" not in err
+    time.sleep(0.1)
+    assert r.xlen(STREAM) == len(ids)  # nothing sent after it exited
+
+
+def test_maxlen_exact_caps_the_stream_at_n(r, server):
+    sent = run("producer.py", "sensor1", "--count", 300, "--maxlen", 10, "--exact", url=server.url)
+
+    assert sent.returncode == 0, sent.stderr
+    ids = printed_ids(sent.stdout)
+    assert len(ids) == 300
+    assert r.xlen(STREAM) == 10
+    assert stored_ids(r) == ids[-10:]  # the newest ten stay
+
+
+def test_maxlen_exact_on_every_add_one_at_a_time(r, server):
+    for _ in range(3):
+        sent = run("producer.py", "sensor1", "--maxlen", 2, "--exact", url=server.url)
+        assert sent.returncode == 0, sent.stderr
+    assert r.xlen(STREAM) == 2
+    interval = run("producer.py", "sensor1", "--count", 5, "--interval", 0.01, "--maxlen", 3, "--exact",
+                   url=server.url)
+    assert interval.returncode == 0, interval.stderr
+    assert stored_ids(r) == printed_ids(interval.stdout)[-3:]
+
+
+def test_maxlen_is_approximate_by_default(own_server):
+    # One radix-tree node holds exactly 100 entries here (no byte limit), so what `MAXLEN ~ 10`
+    # keeps is predictable: Redis drops whole nodes only, never fewer entries than the cap.
+    server = own_server("--stream-node-max-entries", "100", "--stream-node-max-bytes", "0")
+    r = redis.Redis.from_url(server.url)
+
+    sent = run("producer.py", "sensor1", "--count", 300, "--maxlen", 10, url=server.url)
+    assert sent.returncode == 0, sent.stderr
+    ids = printed_ids(sent.stdout)
+    assert len(ids) == 300
+    assert r.xlen(STREAM) == 100  # whole nodes trimmed: >= 10, and not exact
+    assert stored_ids(r) == ids[-100:]
+
+    one_by_one = run("producer.py", "sensor1", "--count", 150, "--interval", 0.0001, "--maxlen", 10, "-q",
+                     url=server.url, env={"STREAM_KEY": "one:by:one"})
+    assert one_by_one.returncode == 0, one_by_one.stderr
+    assert r.xlen("one:by:one") == 50  # 150 added, the first full node of 100 dropped
+
+    by_env = run("producer.py", "sensor1", "--count", 300, "--exact", "-q", url=server.url,
+                 env={"STREAM_KEY": "capped", "STREAM_MAXLEN": "10"})
+    assert by_env.returncode == 0, by_env.stderr
+    assert r.xlen("capped") == 10
+    r.close()
+
+
+def test_id_sets_the_entry_id(r, server):
+    first = run("producer.py", "sensor1", "--id", "1700000000000-5", url=server.url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "message 1700000000000-5 sent\n"
+
+    auto_sequence = run("producer.py", "sensor1", "--id", "1700000000001-*", url=server.url)
+    assert auto_sequence.returncode == 0, auto_sequence.stderr
+    assert auto_sequence.stdout == "message 1700000000001-0 sent\n"
+
+    assert stored_ids(r) == ["1700000000000-5", "1700000000001-0"]
+    assert r.xrange(STREAM)[0][1][b"sensor_id"] == b"sensor1"
+
+
+@pytest.mark.parametrize("entry_id", ["1700000000001-0", "1700000000000-9", "1700000000001", "5-0"])
+def test_id_not_greater_than_the_last_is_one_clear_error(r, server, entry_id):
+    r.xadd(STREAM, {"sensor_id": "sensor1", "temp": "0.5", "humidity": "0.5"}, id="1700000000001-0")
+
+    sent = run("producer.py", "sensor1", "--id", entry_id, url=server.url)
+
+    assert sent.returncode == 1
+    assert sent.stdout == ""
+    assert sent.stderr.splitlines() == [NOT_GREATER.format(entry_id)]
+    assert stored_ids(r) == ["1700000000001-0"]
+
+
+def test_id_0_0_is_refused(r, server):
+    sent = run("producer.py", "sensor1", "--id", "0-0", url=server.url)
+
+    assert sent.returncode == 1
+    assert sent.stderr.splitlines() == ["Error: ID 0-0 is not allowed; the smallest ID is 0-1"]
+    assert r.dbsize() == 0
+
+
+def test_id_goes_with_one_reading_only(r, server):
+    sent = run("producer.py", "sensor1", "--id", "1700000000000-1", "--count", 2, url=server.url)
+
+    assert sent.returncode == 2
+    assert "Error: --id sets the ID of one reading; use it with --count 1" in sent.stderr.splitlines()
+    assert r.dbsize() == 0
