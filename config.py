@@ -24,7 +24,7 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_STREAM = "app:event"  # the tutorial's key
 
 # How to get a server when none answers; said once, in the error line.
-START_HINT = "start one with `make demo` or `docker compose up -d redis`"
+START_HINT = "start one with `make redis` (no install needed) or `docker compose up -d redis`"
 
 # Every command gets an answer well within this; BLOCK reads add their own wait on top
 # (redis-py would otherwise give up on a BLOCK 8000 read after its 5 s socket timeout).
@@ -117,7 +117,9 @@ class Redis:
     def describe(self, exc: Exception, key: str | None = None) -> str:
         """One line a person can act on, for any Redis error; secrets masked."""
         text = scrub(str(exc), self.url).strip().splitlines()[0] if str(exc).strip() else ""
-        if isinstance(exc, rex.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
+        if "NOAUTH" in text or "HELLO must be called with the client already authenticated" in text:
+            return f"Redis at {self.where} needs a password: put it in the URL, redis://[user]:password@host:port/db"
+        if isinstance(exc, rex.AuthenticationError) or "WRONGPASS" in text:
             return f"Redis at {self.where} refused the credentials: {text}"
         if isinstance(exc, rex.NoPermissionError):
             return f"the Redis user has no permission for this ({self.where}): {text}"

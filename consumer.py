@@ -348,7 +348,9 @@ def _start_id(ctx, param, value: str) -> str:
 @click.option("--count", default=500, show_default=True, type=click.IntRange(min=1),
               help="Most entries per read (and per XACK).")
 @click.option("--burst", is_flag=True,
-              help="Process what is there (own pending, claimable and new entries), then exit 0.")
+              help="Process what is there (own pending, claimable and new entries), then exit 0. "
+                   "Entries that failed are retried (after --claim-idle) until processed or "
+                   "dead-lettered before it exits.")
 @click.option("--claim-idle", default=60_000, show_default=True, type=click.IntRange(min=1),
               envvar="CLAIM_IDLE", show_envvar=True,
               help="Claim pending entries idle for longer than this many milliseconds (XAUTOCLAIM).")
@@ -393,6 +395,9 @@ def main(group, consumer, redis_url, stream, start_from, block, count, burst, cl
             redis.check()
             if ensure_group(redis.db, stream, group, start_from):
                 click.echo(f"created group {group} on {stream}, starting at {start_from}", err=True)
+            # An XACK of no real entry: a user without the right to acknowledge learns it now,
+            # before anything is read and processed only to stay pending.
+            redis.db.xack(stream, group, "0-0")
             me.run()
     except config.StopNow:
         click.echo(f"{consumer}: quit at once; unacknowledged entries stay pending "

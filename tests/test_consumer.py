@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import time
 
 import pytest
@@ -268,22 +267,24 @@ def test_failed_processing_leaves_entries_pending_and_logs_their_ids(r, server):
     assert not r.exists(DLQ)
 
 
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="consumer.py --burst waits for its failed entries to be retried (max-deliveries "
-                          "x claim-idle, 5 minutes by default) instead of exiting when a read finds nothing new")
-def test_burst_with_failures_exits_and_leaves_them_pending(r, server):
+def test_burst_retries_failures_until_dead_lettered_then_exits(r, server):
+    """--burst exits once its own pending list is empty: failures are retried after --claim-idle
+    and dead-lettered after --max-deliveries, not left behind."""
     ids = add(r, 3)
-    consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", "--fail-rate", 1, "--burst",
-                     url=server.url)
-    try:
-        out, err = consumer.communicate(timeout=3)
-    except subprocess.TimeoutExpired:
-        consumer.kill()
-        consumer.communicate()
-        raise
-    assert out == ""
-    assert consumer.returncode == 0, err
-    assert pending_ids(r, "c1") == ids
+    started = time.monotonic()
+    got = run("consumer.py", GROUP, "c1", "--start-from", "0", "--fail-rate", 1, "--burst",
+              "--claim-idle", 200, "--max-deliveries", 2, url=server.url, timeout=BURST_TIMEOUT)
+
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == ""
+    assert time.monotonic() - started < 5  # two retry rounds of 200 ms, not minutes
+    for delivery in (1, 2):
+        assert all(f"failed {i} (delivery {delivery})" in got.stderr for i in ids)
+    letters = r.xrange(DLQ)
+    assert [f[b"dlq.id"].decode() for _, f in letters] == ids
+    assert all(f[b"dlq.deliveries"] == b"3" and f[b"dlq.error"] == b"delivered 3 times; last error: "
+               b"simulated failure (--fail-rate)" for _, f in letters)
+    assert pending_ids(r, "c1") == []
 
 
 def test_burst_exits_0_at_once_when_nothing_is_new(r, server):
