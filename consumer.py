@@ -37,8 +37,7 @@ class Counts:
     trimmed_unread: int = 0  # entries trimmed from the stream before this group read them
 
     def summary(self) -> str:
-        return ", ".join(f"{f.name.replace('_', '-')} {getattr(self, f.name)}"
-                         for f in dataclass_fields(self))
+        return ", ".join(f"{f.name.replace('_', '-')} {getattr(self, f.name)}" for f in dataclass_fields(self))
 
 
 def ensure_group(db, stream: str, group: str, start_from: str) -> bool:
@@ -63,8 +62,24 @@ def group_lost(exc: rex.ResponseError) -> bool:
 
 
 class Consumer:
-    def __init__(self, redis: config.Redis, *, stream, group, name, count, block, burst,
-                 quiet, claim_idle, max_deliveries, dlq, fail_rate, stats_interval, stop):
+    def __init__(
+        self,
+        redis: config.Redis,
+        *,
+        stream,
+        group,
+        name,
+        count,
+        block,
+        burst,
+        quiet,
+        claim_idle,
+        max_deliveries,
+        dlq,
+        fail_rate,
+        stats_interval,
+        stop,
+    ):
         self.redis, self.db = redis, redis.db
         self.stream, self.group, self.name = stream, group, name
         self.count, self.block, self.burst, self.quiet = count, block, burst, quiet
@@ -150,14 +165,16 @@ class Consumer:
             except rex.ResponseError as exc:
                 if "unknown command" in str(exc).lower():
                     raise click.ClickException(
-                        f"consumer.py needs Redis 6.2 or newer (XAUTOCLAIM); {self.redis.where} is older")
+                        f"consumer.py needs Redis 6.2 or newer (XAUTOCLAIM); {self.redis.where} is older"
+                    )
                 raise
             cursor, batch = reply[0], reply[1]
             gone = reply[2] if len(reply) > 2 else []  # 7.0+: pending IDs whose data was trimmed
             if gone:
                 self.counts.trimmed_pending += len(gone)
-                self.warn(f"{len(gone)} pending entries had been trimmed from the stream; "
-                          "dropped from the pending list")
+                self.warn(
+                    f"{len(gone)} pending entries had been trimmed from the stream; dropped from the pending list"
+                )
             if batch:
                 claimed += len(batch)
                 self.counts.claimed += len(batch)
@@ -169,8 +186,12 @@ class Consumer:
     def deliveries(self, batch) -> dict[bytes, int]:
         """How many times each entry of a re-read or claimed batch was delivered (XPENDING)."""
         ids = [entry_id for entry_id, _ in batch]
-        rows = self.entries.pending(start=ids[0], stop=ids[-1], consumer=self.name,
-                                    count=len(ids) + len(self.last_error) + len(self.unacked) + 100)
+        rows = self.entries.pending(
+            start=ids[0],
+            stop=ids[-1],
+            consumer=self.name,
+            count=len(ids) + len(self.last_error) + len(self.unacked) + 100,
+        )
         return {row["message_id"]: row["times_delivered"] for row in rows}
 
     def own_pending(self) -> int:
@@ -221,9 +242,17 @@ class Consumer:
 
     def give_up(self, entry_id: bytes, fields: dict, times: int, reason: str) -> None:
         try:
-            dead_letter(self.db, dlq=self.dlq, stream=self.stream, group=self.group,
-                        consumer=self.name, entry_id=entry_id, fields=fields,
-                        deliveries=times, error=reason)
+            dead_letter(
+                self.db,
+                dlq=self.dlq,
+                stream=self.stream,
+                group=self.group,
+                consumer=self.name,
+                entry_id=entry_id,
+                fields=fields,
+                deliveries=times,
+                error=reason,
+            )
         except rex.ResponseError as exc:  # e.g. OOM: the entry stays pending and is retried
             if group_lost(exc):
                 raise
@@ -260,7 +289,7 @@ class Consumer:
             tx.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.count)
             tx.xinfo_groups(self.stream)
             info, before, reply, after = tx.execute(raise_on_error=False)[-4:]
-        del self.unacked[:len(acks)]
+        del self.unacked[: len(acks)]
         if isinstance(reply, Exception):
             raise reply
         batch = reply[0][1] if reply else []
@@ -283,8 +312,10 @@ class Consumer:
             self.counter_behind += max(gap, 0)
         if gap > 0:
             self.counts.trimmed_unread += gap
-            self.warn(f"{gap} entries were trimmed from {self.stream} before group {self.group} "
-                      "read them (its MAXLEN is too small for this pace)")
+            self.warn(
+                f"{gap} entries were trimmed from {self.stream} before group {self.group} "
+                "read them (its MAXLEN is too small for this pace)"
+            )
         return batch
 
     def my_group(self, groups: list[dict]) -> dict | None:
@@ -294,8 +325,10 @@ class Consumer:
         self.unacked.clear()  # their group is gone; an XACK would do nothing
         self.last_error.clear()
         ensure_group(self.db, self.stream, self.group, "0")
-        self.warn(f"GROUP LOST: {self.group} on {self.stream} no longer existed (FLUSHALL, stream "
-                  "deleted or group destroyed); recreated it from the start of what the stream holds now")
+        self.warn(
+            f"GROUP LOST: {self.group} on {self.stream} no longer existed (FLUSHALL, stream "
+            "deleted or group destroyed); recreated it from the start of what the stream holds now"
+        )
 
     # -- what the user sees --------------------------------------------------------------
     def warn(self, text: str) -> None:
@@ -340,32 +373,88 @@ def _start_id(ctx, param, value: str) -> str:
 @click.argument("group", callback=_name)
 @click.argument("consumer", callback=_name)
 @config.redis_options
-@click.option("--start-from", default="$", show_default=True, callback=_start_id,
-              help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole "
-                   "history, or an ID. An existing group keeps its position.")
-@click.option("--block", default=2000, show_default=True, type=click.IntRange(1, 60_000),
-              help="How long one read waits for new entries, in milliseconds.")
-@click.option("--count", default=500, show_default=True, type=click.IntRange(min=1),
-              help="Most entries per read (and per XACK).")
-@click.option("--burst", is_flag=True,
-              help="Process what is there (own pending, claimable and new entries), then exit 0. "
-                   "Entries that failed are retried (after --claim-idle) until processed or "
-                   "dead-lettered before it exits.")
-@click.option("--claim-idle", default=60_000, show_default=True, type=click.IntRange(min=1),
-              envvar="CLAIM_IDLE", show_envvar=True,
-              help="Claim pending entries idle for longer than this many milliseconds (XAUTOCLAIM).")
-@click.option("--max-deliveries", default=5, show_default=True, type=click.IntRange(min=1),
-              envvar="MAX_DELIVERIES", show_envvar=True,
-              help="Dead-letter an entry delivered more often than this.")
-@click.option("--dead-letter", "dlq", default=None, envvar="DEAD_LETTER_KEY", show_envvar=True,
-              help="The dead-letter stream.  [default: <stream>:dlq]")
-@click.option("--fail-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Fail this fraction of readings at random, to watch retries and dead letters.")
-@click.option("--stats-interval", default=10.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds between status lines on stderr (0: none).")
+@click.option(
+    "--start-from",
+    default="$",
+    show_default=True,
+    callback=_start_id,
+    help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole "
+    "history, or an ID. An existing group keeps its position.",
+)
+@click.option(
+    "--block",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1, 60_000),
+    help="How long one read waits for new entries, in milliseconds.",
+)
+@click.option(
+    "--count", default=500, show_default=True, type=click.IntRange(min=1), help="Most entries per read (and per XACK)."
+)
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Process what is there (own pending, claimable and new entries), then exit 0. "
+    "Entries that failed are retried (after --claim-idle) until processed or "
+    "dead-lettered before it exits.",
+)
+@click.option(
+    "--claim-idle",
+    default=60_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    envvar="CLAIM_IDLE",
+    show_envvar=True,
+    help="Claim pending entries idle for longer than this many milliseconds (XAUTOCLAIM).",
+)
+@click.option(
+    "--max-deliveries",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    envvar="MAX_DELIVERIES",
+    show_envvar=True,
+    help="Dead-letter an entry delivered more often than this.",
+)
+@click.option(
+    "--dead-letter",
+    "dlq",
+    default=None,
+    envvar="DEAD_LETTER_KEY",
+    show_envvar=True,
+    help="The dead-letter stream.  [default: <stream>:dlq]",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fail this fraction of readings at random, to watch retries and dead letters.",
+)
+@click.option(
+    "--stats-interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between status lines on stderr (0: none).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; only the summary.")
-def main(group, consumer, redis_url, stream, start_from, block, count, burst, claim_idle,
-         max_deliveries, dlq, fail_rate, stats_interval, quiet):
+def main(
+    group,
+    consumer,
+    redis_url,
+    stream,
+    start_from,
+    block,
+    count,
+    burst,
+    claim_idle,
+    max_deliveries,
+    dlq,
+    fail_rate,
+    stats_interval,
+    quiet,
+):
     """Read readings from the stream as CONSUMER of consumer group GROUP.
 
     Each entry of the stream goes to exactly one consumer of a group, so start several
@@ -385,10 +474,22 @@ def main(group, consumer, redis_url, stream, start_from, block, count, burst, cl
     """
     stop = config.Stop()
     redis = config.Redis(redis_url, read_timeout=block / 1000)
-    me = Consumer(redis, stream=stream, group=group, name=consumer, count=count, block=block,
-                  burst=burst, quiet=quiet, claim_idle=claim_idle,
-                  max_deliveries=max_deliveries, dlq=dlq or dead_letter_key(stream),
-                  fail_rate=fail_rate, stats_interval=stats_interval, stop=stop)
+    me = Consumer(
+        redis,
+        stream=stream,
+        group=group,
+        name=consumer,
+        count=count,
+        block=block,
+        burst=burst,
+        quiet=quiet,
+        claim_idle=claim_idle,
+        max_deliveries=max_deliveries,
+        dlq=dlq or dead_letter_key(stream),
+        fail_rate=fail_rate,
+        stats_interval=stats_interval,
+        stop=stop,
+    )
     started = time.monotonic()
     try:
         with redis.errors(key=stream):
@@ -400,8 +501,7 @@ def main(group, consumer, redis_url, stream, start_from, block, count, burst, cl
             redis.db.xack(stream, group, "0-0")
             me.run()
     except config.StopNow:
-        click.echo(f"{consumer}: quit at once; unacknowledged entries stay pending "
-                   f"({me.counts.summary()})", err=True)
+        click.echo(f"{consumer}: quit at once; unacknowledged entries stay pending ({me.counts.summary()})", err=True)
         sys.exit(130)
     elapsed = time.monotonic() - started
     click.echo(f"{consumer}: stopped after {elapsed:.1f}s: {me.counts.summary()}", err=True)

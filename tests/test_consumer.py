@@ -1,6 +1,6 @@
 """consumer.py as the tutorial's reader runs it: what it prints, and what the group holds after.
 
-    python consumer.py group1 c1
+python consumer.py group1 c1
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ def pending_ids(r, consumer: str | None = None, group: str = GROUP) -> list[str]
 
 def wait_blocked(r, clients: int = 1) -> None:
     """Until this many consumers sit in a blocking XREADGROUP on the server."""
+
     def blocked():
         return sum(1 for c in r.client_list() if c.get("cmd") == "xreadgroup" and "b" in c.get("flags", ""))
+
     wait_for(lambda: blocked() >= clients, what=f"{clients} consumer(s) blocked in XREADGROUP")
 
 
@@ -171,8 +173,10 @@ def test_restarted_consumer_processes_what_it_read_but_never_acknowledged(r, ser
 
 def test_two_consumers_share_1000_entries_each_exactly_once(r, server, tmp_path):
     outs = {name: open(tmp_path / f"{name}.out", "w+") for name in ("c1", "c2")}
-    consumers = {name: spawn("consumer.py", GROUP, name, "--block", 200, "--count", 20, url=server.url,
-                             stdout=outs[name]) for name in ("c1", "c2")}
+    consumers = {
+        name: spawn("consumer.py", GROUP, name, "--block", 200, "--count", 20, url=server.url, stdout=outs[name])
+        for name in ("c1", "c2")
+    }
     try:
         wait_blocked(r, 2)
         sent = run("producer.py", "sensor1", "--count", 1000, "-q", url=server.url)
@@ -180,8 +184,10 @@ def test_two_consumers_share_1000_entries_each_exactly_once(r, server, tmp_path)
         ids = [entry_id.decode() for entry_id, _ in r.xrange(STREAM)]
         assert len(ids) == 1000
 
-        wait_for(lambda: group_info(r)["last-delivered-id"].decode() == ids[-1] and group_info(r)["pending"] == 0,
-                 what="all 1000 delivered and acknowledged")
+        wait_for(
+            lambda: group_info(r)["last-delivered-id"].decode() == ids[-1] and group_info(r)["pending"] == 0,
+            what="all 1000 delivered and acknowledged",
+        )
         errs = {name: stop(process)[1] for name, process in consumers.items()}
     finally:
         for process in consumers.values():
@@ -207,16 +213,19 @@ def test_two_consumers_share_1000_entries_each_exactly_once(r, server, tmp_path)
 def test_invalid_readings_are_dead_lettered_not_processed(r, server):
     good = add(r, 1)
     bad = {
-        r.xadd(STREAM, {"sensor_id": "sensor1", "temp": "hot", "humidity": "0.5"}).decode():
-            "invalid reading: temp is not a number: 'hot'",
-        r.xadd(STREAM, {"sensor_id": "sensor1", "temp": "0.5", "humidity": "nan"}).decode():
-            "invalid reading: humidity is not a finite number: nan",
-        r.xadd(STREAM, {"temp": "0.5", "humidity": "0.5"}).decode():
-            "invalid reading: missing field(s): sensor_id",
-        r.xadd(STREAM, {"sensor_id": "  ", "temp": "0.5", "humidity": "0.5"}).decode():
-            "invalid reading: sensor_id is empty",
-        r.xadd(STREAM, {"sensor_id": b"\xff\xfe", "temp": "0.5", "humidity": "0.5"}).decode():
-            "invalid reading: sensor_id is not valid UTF-8",
+        r.xadd(
+            STREAM, {"sensor_id": "sensor1", "temp": "hot", "humidity": "0.5"}
+        ).decode(): "invalid reading: temp is not a number: 'hot'",
+        r.xadd(
+            STREAM, {"sensor_id": "sensor1", "temp": "0.5", "humidity": "nan"}
+        ).decode(): "invalid reading: humidity is not a finite number: nan",
+        r.xadd(STREAM, {"temp": "0.5", "humidity": "0.5"}).decode(): "invalid reading: missing field(s): sensor_id",
+        r.xadd(
+            STREAM, {"sensor_id": "  ", "temp": "0.5", "humidity": "0.5"}
+        ).decode(): "invalid reading: sensor_id is empty",
+        r.xadd(
+            STREAM, {"sensor_id": b"\xff\xfe", "temp": "0.5", "humidity": "0.5"}
+        ).decode(): "invalid reading: sensor_id is not valid UTF-8",
     }
     good += add(r, 1, sensor="sensor2")
     originals = dict(r.xrange(STREAM))
@@ -247,18 +256,20 @@ def test_invalid_readings_are_dead_lettered_not_processed(r, server):
 
 def test_failed_processing_leaves_entries_pending_and_logs_their_ids(r, server):
     ids = add(r, 3)
-    consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", "--fail-rate", 1, "--block", 100,
-                     url=server.url)
-    wait_for(lambda: r.exists(STREAM) and r.xinfo_groups(STREAM) and group_info(r)["pending"] == 3,
-             what="3 entries pending")
+    consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", "--fail-rate", 1, "--block", 100, url=server.url)
+    wait_for(
+        lambda: r.exists(STREAM) and r.xinfo_groups(STREAM) and group_info(r)["pending"] == 3, what="3 entries pending"
+    )
     time.sleep(0.3)  # a few more reads: failures are not retried at once, nor dropped
     out, err = stop(consumer)
 
     assert consumer.returncode == 0, err
     assert out == ""
     for entry_id in ids:
-        assert (f"c1: failed {entry_id} (delivery 1): simulated failure (--fail-rate); left pending for retry"
-                in err.splitlines())
+        assert (
+            f"c1: failed {entry_id} (delivery 1): simulated failure (--fail-rate); left pending for retry"
+            in err.splitlines()
+        )
     counts = summary(err)
     assert (counts["processed"], counts["failed"], counts["dead-lettered"]) == (0, 3, 0)
     rows = r.xpending_range(STREAM, GROUP, "-", "+", 10, consumername="c1")
@@ -272,8 +283,22 @@ def test_burst_retries_failures_until_dead_lettered_then_exits(r, server):
     and dead-lettered after --max-deliveries, not left behind."""
     ids = add(r, 3)
     started = time.monotonic()
-    got = run("consumer.py", GROUP, "c1", "--start-from", "0", "--fail-rate", 1, "--burst",
-              "--claim-idle", 200, "--max-deliveries", 2, url=server.url, timeout=BURST_TIMEOUT)
+    got = run(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--fail-rate",
+        1,
+        "--burst",
+        "--claim-idle",
+        200,
+        "--max-deliveries",
+        2,
+        url=server.url,
+        timeout=BURST_TIMEOUT,
+    )
 
     assert got.returncode == 0, got.stderr
     assert got.stdout == ""
@@ -282,8 +307,11 @@ def test_burst_retries_failures_until_dead_lettered_then_exits(r, server):
         assert all(f"failed {i} (delivery {delivery})" in got.stderr for i in ids)
     letters = r.xrange(DLQ)
     assert [f[b"dlq.id"].decode() for _, f in letters] == ids
-    assert all(f[b"dlq.deliveries"] == b"3" and f[b"dlq.error"] == b"delivered 3 times; last error: "
-               b"simulated failure (--fail-rate)" for _, f in letters)
+    assert all(
+        f[b"dlq.deliveries"] == b"3"
+        and f[b"dlq.error"] == b"delivered 3 times; last error: simulated failure (--fail-rate)"
+        for _, f in letters
+    )
     assert pending_ids(r, "c1") == []
 
 
@@ -295,8 +323,14 @@ def test_burst_exits_0_at_once_when_nothing_is_new(r, server):
     assert time.monotonic() - started < 3  # not waiting out BLOCK
     assert got.returncode == 0, got.stderr
     assert got.stdout == ""
-    assert summary(got.stderr) == {"processed": 0, "failed": 0, "claimed": 0, "dead-lettered": 0,
-                                   "trimmed-pending": 0, "trimmed-unread": 0}
+    assert summary(got.stderr) == {
+        "processed": 0,
+        "failed": 0,
+        "claimed": 0,
+        "dead-lettered": 0,
+        "trimmed-pending": 0,
+        "trimmed-unread": 0,
+    }
 
 
 def test_quiet_prints_no_line_per_reading(r, server):
@@ -338,7 +372,7 @@ def test_signal_finishes_the_batch_in_hand(r, server, tmp_path):
     out.seek(0)
     done = processed(out.read())
     assert 0 < len(done) < len(ids)  # it stopped early ...
-    assert done == ids[:len(done)]
+    assert done == ids[: len(done)]
     assert summary(err)["processed"] == len(done)
     assert pending_ids(r) == []  # ... with everything it read processed and acknowledged
     assert group_info(r)["last-delivered-id"].decode() == done[-1]

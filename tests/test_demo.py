@@ -79,7 +79,8 @@ def test_demo_tells_the_story_on_a_running_server(server, r):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == (
         f"using the Redis at {server.url}; the demo touches only demo:event and demo:event:dlq "
-        "(cleared first, left for you to look at)")
+        "(cleared first, left for you to look at)"
+    )
     assert_told_the_whole_story(done.stdout)
     assert done.stderr == ""
     assert_redis_holds_the_outcome(r)
@@ -91,8 +92,10 @@ def test_demo_leaves_a_key_it_did_not_make_alone(server, r):
     r.set("demo:event", "not a stream")
     done = run("demo.py", "--fast", url=server.url)
     assert done.returncode == 1
-    assert done.stderr.strip() == ("demo FAILED at the start: the key demo:event holds a string, not the "
-                                   "demo's stream; left untouched (use --stream to pick another key)")
+    assert done.stderr.strip() == (
+        "demo FAILED at the start: the key demo:event holds a string, not the "
+        "demo's stream; left untouched (use --stream to pick another key)"
+    )
     assert r.get("demo:event") == b"not a stream"
 
 
@@ -116,8 +119,11 @@ def test_demo_starts_and_stops_an_embedded_server_when_nothing_listens():
     done = run("demo.py", "--fast", url=f"redis://:s3cret@127.0.0.1:{nothing}/0", timeout=150)
     assert done.returncode == 0, done.stdout + done.stderr
     first = done.stdout.splitlines()[0]
-    said = re.fullmatch(rf"nothing answers at redis://:\*\*\*@127\.0\.0\.1:{nothing}/0: started an embedded "
-                        r"valkey-server \S+ at redis://127\.0\.0\.1:(\d+)/0 \(stopped at the end\)", first)
+    said = re.fullmatch(
+        rf"nothing answers at redis://:\*\*\*@127\.0\.0\.1:{nothing}/0: started an embedded "
+        r"valkey-server \S+ at redis://127\.0\.0\.1:(\d+)/0 \(stopped at the end\)",
+        first,
+    )
     assert said, first
     assert "s3cret" not in done.stdout + done.stderr
     assert_told_the_whole_story(done.stdout)
@@ -130,10 +136,16 @@ def test_demo_starts_and_stops_an_embedded_server_when_nothing_listens():
 @pytest.mark.parametrize("how", ["terminal", "demo-only"])
 def test_ctrl_c_stops_everything_the_demo_started(how):
     """Ctrl-C in a terminal reaches the whole process group; `kill -INT` only the demo."""
-    demo = subprocess.Popen([sys.executable, str(ROOT / "demo.py"), "--fast"], cwd=ROOT,
-                            env=script_env(f"redis://127.0.0.1:{free_port()}/0"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    demo = subprocess.Popen(
+        [sys.executable, str(ROOT / "demo.py"), "--fast"],
+        cwd=ROOT,
+        env=script_env(f"redis://127.0.0.1:{free_port()}/0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out = []
         while not out or not out[-1].startswith("Step 2/6"):
@@ -155,9 +167,11 @@ def test_ctrl_c_stops_everything_the_demo_started(how):
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
     assert demo.returncode == 130
-    assert re.fullmatch(r"demo interrupted at step 2 \(claiming\): stopped \d+ scripts? and the embedded server "
-                        rf"at redis://127\.0\.0\.1:{port}/0; nothing it started is left running",
-                        err.strip().splitlines()[-1]), err
+    assert re.fullmatch(
+        r"demo interrupted at step 2 \(claiming\): stopped \d+ scripts? and the embedded server "
+        rf"at redis://127\.0\.0\.1:{port}/0; nothing it started is left running",
+        err.strip().splitlines()[-1],
+    ), err
     assert "Traceback" not in err
     alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, [p.cmdline() for p in alive]

@@ -54,6 +54,7 @@ def usage_error(result, *fragments: str) -> str:
 
 # -- nothing there, or the wrong address ---------------------------------------------------
 
+
 @pytest.mark.parametrize("name", SCRIPTS)
 @pytest.mark.parametrize("userinfo", [":s3cret@", "alice:s3cret@"], ids=["password", "user-password"])
 def test_nothing_listening_fails_fast_naming_host_port_and_how_to_start_one(name, userinfo):
@@ -94,14 +95,17 @@ def test_a_password_with_an_unencoded_url_character_is_never_shown(name, passwor
 
 
 @pytest.mark.parametrize("name", ONE_OF_EACH)
-@pytest.mark.parametrize("template", [
-    "notaurl",
-    "http://127.0.0.1:{port}/0",
-    "redis://127.0.0.1:notaport/0",
-    "redis://127.0.0.1:{port}/abc",  # redis-py alone would quietly use database 0
-    "redis://127.0.0.1:{port}/0?nosuchoption=1",
-    "redis://127.0.0.1:{port}/0?socket_timeout=soon",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "notaurl",
+        "http://127.0.0.1:{port}/0",
+        "redis://127.0.0.1:notaport/0",
+        "redis://127.0.0.1:{port}/abc",  # redis-py alone would quietly use database 0
+        "redis://127.0.0.1:{port}/0?nosuchoption=1",
+        "redis://127.0.0.1:{port}/0?socket_timeout=soon",
+    ],
+)
 def test_malformed_url_is_one_line_and_nothing_is_written(r, server, name, template):
     url = template.format(port=server.port)
 
@@ -113,6 +117,7 @@ def test_malformed_url_is_one_line_and_nothing_is_written(r, server, name, templ
 
 
 # -- the server says no ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", SCRIPTS)
 @pytest.mark.parametrize("userinfo", [":wr0ngpass@", "default:wr0ngpass@", ""], ids=["wrong", "user-wrong", "none"])
@@ -132,12 +137,15 @@ def test_wrong_or_missing_password_is_one_line_and_nothing_is_written(own_server
     admin.close()
 
 
-@pytest.mark.parametrize(("name", "denied"), [
-    ("producer.py", "xadd"),
-    ("producer.py --count 5", "xadd"),
-    ("producer.py --count 3 --interval 0.01", "xadd"),
-    ("consumer.py", "xgroup"),
-])
+@pytest.mark.parametrize(
+    ("name", "denied"),
+    [
+        ("producer.py", "xadd"),
+        ("producer.py --count 5", "xadd"),
+        ("producer.py --count 3 --interval 0.01", "xadd"),
+        ("consumer.py", "xgroup"),
+    ],
+)
 def test_missing_acl_permission_is_one_line_and_nothing_is_written(own_server, name, denied):
     server = own_server("--requirepass", "right")
     admin = redis.Redis(port=server.port, password="right")
@@ -157,8 +165,15 @@ def test_consumer_without_xack_permission_fails_in_one_line_and_loses_nothing(ow
     admin.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "+@all", "-xack")
     ids = [admin.xadd(STREAM, {"sensor_id": "sensor1", "temp": "0.1", "humidity": "0.2"}) for _ in range(3)]
 
-    got = run("consumer.py", "group1", "c1", "--start-from", "0", "--burst",
-              url=f"redis://reader:pw@127.0.0.1:{server.port}/0")
+    got = run(
+        "consumer.py",
+        "group1",
+        "c1",
+        "--start-from",
+        "0",
+        "--burst",
+        url=f"redis://reader:pw@127.0.0.1:{server.port}/0",
+    )
 
     assert got.returncode == 1, got.stderr
     assert "Traceback" not in got.stdout + got.stderr
@@ -173,11 +188,14 @@ def test_consumer_without_xack_permission_fails_in_one_line_and_loses_nothing(ow
     admin.close()
 
 
-@pytest.mark.parametrize("name", [
-    *SCRIPTS,
-    "producer.py --id",
-    "consumer.py --start-from 0",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        *SCRIPTS,
+        "producer.py --id",
+        "consumer.py --start-from 0",
+    ],
+)
 def test_stream_key_of_another_type_is_said_and_left_untouched(r, server, name):
     r.hset(STREAM, mapping={"owner": "someone else"})
     args = {
@@ -187,8 +205,7 @@ def test_stream_key_of_another_type_is_said_and_left_untouched(r, server, name):
 
     got = run(script(name), *args, url=server.url)
 
-    one_error_line(got, f"the key '{STREAM}' at 127.0.0.1:{server.port}", "not a stream (WRONGTYPE)",
-                   "left untouched")
+    one_error_line(got, f"the key '{STREAM}' at 127.0.0.1:{server.port}", "not a stream (WRONGTYPE)", "left untouched")
     assert r.type(STREAM) == b"hash"
     assert r.hgetall(STREAM) == {b"owner": b"someone else"}
     assert r.keys() == [STREAM.encode()]  # no dead-letter stream, nothing else
@@ -205,13 +222,17 @@ def test_other_stream_key_of_another_type(r, server):
 
 # -- what was typed ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "args", "what"), [
-    ("producer.py", [""], "SENSOR"),
-    ("producer.py", ["   "], "SENSOR"),
-    ("consumer.py", ["", "c1"], "GROUP"),
-    ("consumer.py", ["group1", ""], "CONSUMER"),
-    ("consumer.py", [" ", " "], "GROUP"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "args", "what"),
+    [
+        ("producer.py", [""], "SENSOR"),
+        ("producer.py", ["   "], "SENSOR"),
+        ("consumer.py", ["", "c1"], "GROUP"),
+        ("consumer.py", ["group1", ""], "CONSUMER"),
+        ("consumer.py", [" ", " "], "GROUP"),
+    ],
+)
 def test_empty_names_are_refused(r, server, name, args, what):
     got = run(name, *args, url=server.url)
 
@@ -219,11 +240,14 @@ def test_empty_names_are_refused(r, server, name, args, what):
     assert r.dbsize() == 0
 
 
-@pytest.mark.parametrize(("name", "args", "missing"), [
-    ("producer.py", [], "SENSOR"),  # the original companion code: IndexError
-    ("consumer.py", [], "GROUP"),
-    ("consumer.py", ["group1"], "CONSUMER"),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "missing"),
+    [
+        ("producer.py", [], "SENSOR"),  # the original companion code: IndexError
+        ("consumer.py", [], "GROUP"),
+        ("consumer.py", ["group1"], "CONSUMER"),
+    ],
+)
 def test_missing_names_are_a_usage_error(r, server, name, args, missing):
     got = run(name, *args, url=server.url)
 
@@ -231,16 +255,19 @@ def test_missing_names_are_a_usage_error(r, server, name, args, missing):
     assert r.dbsize() == 0
 
 
-@pytest.mark.parametrize(("name", "args", "option"), [
-    ("producer.py", ["sensor1", "--count", "-1"], "--count"),
-    ("producer.py", ["sensor1", "--maxlen", "-1"], "--maxlen"),
-    ("producer.py", ["sensor1", "--interval", "-1"], "--interval"),
-    ("producer.py", ["sensor1", "--count", "many"], "--count"),
-    ("consumer.py", ["group1", "c1", "--count", "-1"], "--count"),
-    ("consumer.py", ["group1", "c1", "--block", "-1"], "--block"),
-    ("consumer.py", ["group1", "c1", "--claim-idle", "-1"], "--claim-idle"),
-    ("consumer.py", ["group1", "c1", "--max-deliveries", "-1"], "--max-deliveries"),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "option"),
+    [
+        ("producer.py", ["sensor1", "--count", "-1"], "--count"),
+        ("producer.py", ["sensor1", "--maxlen", "-1"], "--maxlen"),
+        ("producer.py", ["sensor1", "--interval", "-1"], "--interval"),
+        ("producer.py", ["sensor1", "--count", "many"], "--count"),
+        ("consumer.py", ["group1", "c1", "--count", "-1"], "--count"),
+        ("consumer.py", ["group1", "c1", "--block", "-1"], "--block"),
+        ("consumer.py", ["group1", "c1", "--claim-idle", "-1"], "--claim-idle"),
+        ("consumer.py", ["group1", "c1", "--max-deliveries", "-1"], "--max-deliveries"),
+    ],
+)
 def test_negative_numbers_are_refused(r, server, name, args, option):
     got = run(name, *args, url=server.url)
 
@@ -273,10 +300,14 @@ def test_exact_without_maxlen_is_a_usage_error(r, server):
 
 # -- --help ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "example"), [
-    ("producer.py", "python producer.py sensor1"),
-    ("consumer.py", "python consumer.py group1 c1"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "example"),
+    [
+        ("producer.py", "python producer.py sensor1"),
+        ("consumer.py", "python consumer.py group1 c1"),
+    ],
+)
 def test_help_shows_the_tutorial_command_and_exits_0(r, server, name, example):
     got = run(name, "--help", url=server.url)
 

@@ -58,8 +58,9 @@ class Consumers:
     def start(self, name, *extra):
         out = open(self.journal(name), "a")
         err = open(self.folder / f"{name}.err", "a")
-        self.procs[name] = spawn("consumer.py", "group1", name, *self.args, *extra, url=self.url,
-                                 stdout=out, stderr=err)
+        self.procs[name] = spawn(
+            "consumer.py", "group1", name, *self.args, *extra, url=self.url, stdout=out, stderr=err
+        )
         self.started[name] = time.monotonic()
         out.close()
         err.close()
@@ -88,11 +89,14 @@ def test_kill_a_consumer_every_second_loses_nothing(server, r, tmp_path):
     group = Consumers(server.url, tmp_path, "--count", "20", "--block", "200", "--stats-interval", "0")
     for name in ("c1", "c2", "c3"):
         group.start(name)
-    wait_for(lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 3,
-             what="3 consumers registered")
+    wait_for(
+        lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 3,
+        what="3 consumers registered",
+    )
     producer_out = open(tmp_path / "producer.out", "w")
-    producer = spawn("producer.py", "sensor1", "--count", "10000", "--interval", "0.0002",
-                     url=server.url, stdout=producer_out)
+    producer = spawn(
+        "producer.py", "sensor1", "--count", "10000", "--interval", "0.0002", url=server.url, stdout=producer_out
+    )
     producer_out.close()
     victims = ["c1", "c2", "c3"]
     kills = 0
@@ -131,8 +135,11 @@ def test_entries_of_a_dead_consumer_are_claimed_by_another(server, r, tmp_path):
 
     started = time.monotonic()
     group.start("rescuer", "--claim-idle", "500")
-    wait_for(lambda: set(produced) <= set(processed(group.journal("rescuer"))), timeout=10,
-             what="the rescuer processed the dead consumer's entries")
+    wait_for(
+        lambda: set(produced) <= set(processed(group.journal("rescuer"))),
+        timeout=10,
+        what="the rescuer processed the dead consumer's entries",
+    )
     took = time.monotonic() - started
     group.stop_all()
     # claim-idle (0.5 s) + one sweep period (0.25 s) + the time to start Python and connect
@@ -149,11 +156,12 @@ def test_redis_killed_and_restarted_with_aof(own_server, tmp_path):
     group = Consumers(srv.url, tmp_path, "--block", "500", "--count", "50", "--stats-interval", "0")
     group.start("c1")
     group.start("c2")
-    wait_for(lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 2,
-             what="consumers registered")
+    wait_for(
+        lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 2,
+        what="consumers registered",
+    )
     producer_out = open(tmp_path / "producer.out", "w")
-    producer = spawn("producer.py", "sensor1", "--count", "0", "--interval", "0.002", url=srv.url,
-                     stdout=producer_out)
+    producer = spawn("producer.py", "sensor1", "--count", "0", "--interval", "0.002", url=srv.url, stdout=producer_out)
     producer_out.close()
     wait_for(lambda: r.xlen("app:event") > 300, what="readings flowing")
     time.sleep(1.5)  # let AOF fsync what was reported so far
@@ -168,8 +176,11 @@ def test_redis_killed_and_restarted_with_aof(own_server, tmp_path):
     assert producer.returncode == 0, err
     assert "lost Redis" in err and "reconnected" in err
     produced = sent((tmp_path / "producer.out").read_text())
-    wait_for(lambda: set(produced) <= set(group.processed()), timeout=30,
-             what="every reading the producer reported processed")
+    wait_for(
+        lambda: set(produced) <= set(group.processed()),
+        timeout=30,
+        what="every reading the producer reported processed",
+    )
     wait_for(lambda: group_state(r)["pending"] == 0, timeout=10, what="pending list empty")
     codes = group.stop_all()
     lost, _ = report(produced, group.processed())
@@ -185,8 +196,10 @@ def test_flushall_while_blocked_recreates_the_group(server, r, tmp_path):
     group = Consumers(server.url, tmp_path, "--block", "1000", "--stats-interval", "0")
     group.start("c1")
     group.start("c2")
-    wait_for(lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 2,
-             what="both consumers blocked on the group")
+    wait_for(
+        lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 2,
+        what="both consumers blocked on the group",
+    )
     time.sleep(0.3)
     r.flushall()
     wait_for(lambda: r.exists("app:event"), timeout=5, what="the group recreated")
@@ -236,8 +249,7 @@ def test_poison_entries_are_dead_lettered_with_their_reason(server, r):
     r.xdel("app:event", *trimmed)
     r.xgroup_setid("app:event", "group1", "0")  # consumer.py reads everything else
 
-    got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", "--stats-interval", "0",
-              url=server.url)
+    got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", "--stats-interval", "0", url=server.url)
     assert got.returncode == 0, got.stderr
     assert "Traceback" not in got.stderr
     done = LINE.findall(got.stdout)
@@ -250,8 +262,7 @@ def test_poison_entries_are_dead_lettered_with_their_reason(server, r):
         assert fields[b"dlq.group"] == b"group1" and fields[b"dlq.consumer"] == b"c1"
         assert fields[b"dlq.deliveries"] == b"1"
         original = {k: v for k, v in fields.items() if not k.startswith(b"dlq.")}
-        assert original == {k.encode(): v if isinstance(v, bytes) else v.encode()
-                            for k, v in POISON[kind].items()}
+        assert original == {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in POISON[kind].items()}
     assert group_state(r)["pending"] == 0
     assert "dead-lettered 80" in got.stderr and "trimmed-pending 3" in got.stderr
 
@@ -263,12 +274,12 @@ def test_slow_consumer_behind_a_capped_stream(server, r, tmp_path):
     held = r.xreadgroup("group1", "dead", {"app:event": ">"}, count=20)[0][1]  # then it dies
     assert len(held) == 20
     # The producer caps the stream while the consumer is away: 1,000 more, only 100 kept.
-    produced = sent(run("producer.py", "sensor1", "--count", "1000", "--maxlen", "100", "--exact",
-                        url=server.url).stdout)
+    produced = sent(
+        run("producer.py", "sensor1", "--count", "1000", "--maxlen", "100", "--exact", url=server.url).stdout
+    )
     assert r.xlen("app:event") == 100
     time.sleep(0.2)
-    got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", "--stats-interval", "0",
-              url=server.url)
+    got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", "--stats-interval", "0", url=server.url)
     assert got.returncode == 0, got.stderr
     assert LINE.findall(got.stdout) == produced[-100:]
     assert "trimmed-unread 900" in got.stderr
@@ -283,11 +294,23 @@ def test_slow_consumer_concurrent_with_a_capped_producer(server, r, tmp_path):
     """6b. The same while both run: every reading is either processed or counted as trimmed."""
     assert run("consumer.py", "group1", "c1", "--burst", url=server.url).returncode == 0
     out = open(tmp_path / "c1.out", "w")
-    consumer = spawn("consumer.py", "group1", "c1", "--count", "5", "--block", "100",
-                     "--stats-interval", "0", url=server.url, stdout=out)
+    consumer = spawn(
+        "consumer.py",
+        "group1",
+        "c1",
+        "--count",
+        "5",
+        "--block",
+        "100",
+        "--stats-interval",
+        "0",
+        url=server.url,
+        stdout=out,
+    )
     out.close()
-    produced = sent(run("producer.py", "sensor1", "--count", "3000", "--maxlen", "50", "--exact",
-                        url=server.url).stdout)
+    produced = sent(
+        run("producer.py", "sensor1", "--count", "3000", "--maxlen", "50", "--exact", url=server.url).stdout
+    )
     time.sleep(1)
     _, err = stop(consumer)
     assert consumer.returncode == 0, err
@@ -303,8 +326,19 @@ def test_sigterm_during_processing_acknowledges_the_batch(server, r, tmp_path):
     """7. SIGTERM while a large batch is being processed: it is finished and acknowledged."""
     run("producer.py", "sensor1", "--count", "100000", "-q", url=server.url)
     out = open(tmp_path / "c1.out", "w")
-    consumer = spawn("consumer.py", "group1", "c1", "--start-from", "0", "--count", "20000",
-                     "--stats-interval", "0", url=server.url, stdout=out)
+    consumer = spawn(
+        "consumer.py",
+        "group1",
+        "c1",
+        "--start-from",
+        "0",
+        "--count",
+        "20000",
+        "--stats-interval",
+        "0",
+        url=server.url,
+        stdout=out,
+    )
     out.close()
     wait_for(lambda: (tmp_path / "c1.out").stat().st_size > 0, interval=0.005, what="first output")
     _, err = stop(consumer)
@@ -322,8 +356,7 @@ def test_least_privilege_users(own_server):
     can neither read nor delete."""
     srv = own_server()
     admin = redis.Redis.from_url(srv.url)
-    rules = [line.split() for line in (ROOT / "README.md").read_text().splitlines()
-             if line.startswith("ACL SETUSER ")]
+    rules = [line.split() for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("ACL SETUSER ")]
     assert [rule[2] for rule in rules] == ["producer", "consumer"]
     for rule in rules:
         admin.execute_command(*rule)
@@ -343,8 +376,11 @@ def test_least_privilege_users(own_server):
     assert "password" not in got.stderr + sent_out.stderr
 
     as_producer = redis.Redis.from_url(producer_url)
-    for forbidden in (lambda: as_producer.xrange("app:event"), lambda: as_producer.delete("app:event"),
-                      lambda: as_producer.xtrim("app:event", 0)):
+    for forbidden in (
+        lambda: as_producer.xrange("app:event"),
+        lambda: as_producer.delete("app:event"),
+        lambda: as_producer.xtrim("app:event", 0),
+    ):
         with pytest.raises(redis.exceptions.NoPermissionError):
             forbidden()
     assert admin.xlen("app:event") == 201
@@ -355,8 +391,9 @@ def test_producer_waits_while_redis_is_full(own_server, tmp_path):
     srv = own_server("--maxmemory", "8mb", "--maxmemory-policy", "noeviction")
     r = redis.Redis.from_url(srv.url)
     out, log = open(tmp_path / "producer.out", "w"), open(tmp_path / "producer.err", "w")
-    producer = spawn("producer.py", "sensor1", "--count", "0", "--interval", "0.005", url=srv.url,
-                     stdout=out, stderr=log)
+    producer = spawn(
+        "producer.py", "sensor1", "--count", "0", "--interval", "0.005", url=srv.url, stdout=out, stderr=log
+    )
     out.close()
     log.close()
     wait_for(lambda: r.xlen("app:event") > 20, what="readings flowing")
@@ -389,8 +426,7 @@ def test_scripts_wait_while_redis_loads_its_data(own_server, tmp_path):
         for i in range(20_000):
             pipe.set(f"ballast:{i}", i)
         pipe.execute()
-    ids = [r.xadd("app:event", {"sensor_id": "s1", "temp": "0.5", "humidity": "0.5"}).decode()
-           for _ in range(10)]
+    ids = [r.xadd("app:event", {"sensor_id": "s1", "temp": "0.5", "humidity": "0.5"}).decode() for _ in range(10)]
     r.xgroup_create("app:event", "group1", "0")
     r.save()
     srv.stop()

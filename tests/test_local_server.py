@@ -15,8 +15,15 @@ from local_server import free_port
 def test_make_redis_serves_until_ctrl_c():
     port = free_port()
     env = {**os.environ, "REDIS_PORT": str(port)}
-    make = subprocess.Popen(["make", "-s", "redis"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    make = subprocess.Popen(
+        ["make", "-s", "redis"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         first = make.stdout.readline()
         assert f"serving redis://127.0.0.1:{port}/0 (REDIS_URL=redis://127.0.0.1:{port}/0)" in first
@@ -33,7 +40,13 @@ def test_make_redis_serves_until_ctrl_c():
 
 
 def test_make_redis_on_a_taken_port_says_so(server):
-    got = subprocess.run(["make", "-s", "redis"], cwd=ROOT, env={**os.environ, "REDIS_PORT": str(server.port)},
-                         capture_output=True, text=True, timeout=30)
+    got = subprocess.run(
+        ["make", "-s", "redis"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_PORT": str(server.port)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert got.returncode != 0
     assert f"port {server.port} is taken" in got.stderr and "Traceback" not in got.stderr

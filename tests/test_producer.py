@@ -1,6 +1,6 @@
 """producer.py as the tutorial's reader runs it: what it prints, and what the stream holds after.
 
-    python producer.py sensor1
+python producer.py sensor1
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from conftest import run, spawn, stop, wait_for
 STREAM = "app:event"
 SENT = re.compile(r"message (\d+-\d+) sent")
 SUMMARY = re.compile(r"sent (\d+) readings from (\S+) to (\S+) in \d+\.\d\ds \(\d+/s\)")
-NOT_GREATER = ("Error: ID {} is not greater than the last ID in the stream; "
-               "a manual ID must be greater than every ID before it")
+NOT_GREATER = (
+    "Error: ID {} is not greater than the last ID in the stream; a manual ID must be greater than every ID before it"
+)
 
 
 def printed_ids(stdout: str) -> list[str]:
@@ -152,8 +153,7 @@ def test_maxlen_exact_on_every_add_one_at_a_time(r, server):
         sent = run("producer.py", "sensor1", "--maxlen", 2, "--exact", url=server.url)
         assert sent.returncode == 0, sent.stderr
     assert r.xlen(STREAM) == 2
-    interval = run("producer.py", "sensor1", "--count", 5, "--interval", 0.01, "--maxlen", 3, "--exact",
-                   url=server.url)
+    interval = run("producer.py", "sensor1", "--count", 5, "--interval", 0.01, "--maxlen", 3, "--exact", url=server.url)
     assert interval.returncode == 0, interval.stderr
     assert stored_ids(r) == printed_ids(interval.stdout)[-3:]
 
@@ -171,13 +171,32 @@ def test_maxlen_is_approximate_by_default(own_server):
     assert r.xlen(STREAM) == 100  # whole nodes trimmed: >= 10, and not exact
     assert stored_ids(r) == ids[-100:]
 
-    one_by_one = run("producer.py", "sensor1", "--count", 150, "--interval", 0.0001, "--maxlen", 10, "-q",
-                     url=server.url, env={"STREAM_KEY": "one:by:one"})
+    one_by_one = run(
+        "producer.py",
+        "sensor1",
+        "--count",
+        150,
+        "--interval",
+        0.0001,
+        "--maxlen",
+        10,
+        "-q",
+        url=server.url,
+        env={"STREAM_KEY": "one:by:one"},
+    )
     assert one_by_one.returncode == 0, one_by_one.stderr
     assert r.xlen("one:by:one") == 50  # 150 added, the first full node of 100 dropped
 
-    by_env = run("producer.py", "sensor1", "--count", 300, "--exact", "-q", url=server.url,
-                 env={"STREAM_KEY": "capped", "STREAM_MAXLEN": "10"})
+    by_env = run(
+        "producer.py",
+        "sensor1",
+        "--count",
+        300,
+        "--exact",
+        "-q",
+        url=server.url,
+        env={"STREAM_KEY": "capped", "STREAM_MAXLEN": "10"},
+    )
     assert by_env.returncode == 0, by_env.stderr
     assert r.xlen("capped") == 10
     r.close()

@@ -27,7 +27,7 @@ README = (ROOT / "README.md").read_text()
 def section(title: str) -> str:
     start = README.index(f"\n## {title}\n")
     end = README.find("\n## ", start + 1)
-    return README[start:end if end > 0 else None]
+    return README[start : end if end > 0 else None]
 
 
 def steps(text: str) -> list[tuple[str, list[str]]]:
@@ -51,8 +51,11 @@ def mask(line: str) -> str:
 class Walkthrough:
     def __init__(self, server, folder: Path):
         self.server, self.folder = server, folder
-        self.env = {**os.environ, "REDIS_URL": server.url,
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        self.env = {
+            **os.environ,
+            "REDIS_URL": server.url,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
         self.env.pop("STREAM_KEY", None)
         self.jobs: dict[int, tuple[subprocess.Popen, Path]] = {}  # by job number, as bash counts
 
@@ -70,8 +73,14 @@ class Walkthrough:
             number = min(set(range(1, len(self.jobs) + 2)) - set(self.jobs))  # bash reuses freed ones
             log = self.folder / f"job{number}-{time.monotonic_ns()}.log"
             with open(log, "w") as out:
-                job = subprocess.Popen(["bash", "-c", f"exec {command[:-1]}"], cwd=ROOT, env=self.env,
-                                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                job = subprocess.Popen(
+                    ["bash", "-c", f"exec {command[:-1]}"],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
             self.jobs[number] = (job, log)
             time.sleep(1.5)  # let it start and register before the next step
             return
@@ -87,8 +96,9 @@ class Walkthrough:
             assert codes == [-9 if kill.group(1) else 0] * len(picked), (command, printed)
             self.check(command, shown, printed)
             return
-        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60
+        )
         printed = done.stdout + done.stderr
         expect_error = bool(shown) and shown[0].startswith("Error:")
         assert (done.returncode != 0) == expect_error, (command, printed)

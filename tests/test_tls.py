@@ -16,9 +16,20 @@ def tls_server(server_binary, folder):
     cert.cert_chain_pems[0].write_to_path(folder / "server.pem")
     cert.private_key_pem.write_to_path(folder / "server.key")
     tls_port = free_port()
-    server = LocalServer(server_binary, "--tls-port", str(tls_port), "--tls-cert-file", str(folder / "server.pem"),
-                         "--tls-key-file", str(folder / "server.key"), "--tls-ca-cert-file", str(folder / "ca.pem"),
-                         "--tls-auth-clients", "no", folder=str(folder))
+    server = LocalServer(
+        server_binary,
+        "--tls-port",
+        str(tls_port),
+        "--tls-cert-file",
+        str(folder / "server.pem"),
+        "--tls-key-file",
+        str(folder / "server.key"),
+        "--tls-ca-cert-file",
+        str(folder / "ca.pem"),
+        "--tls-auth-clients",
+        "no",
+        folder=str(folder),
+    )
     try:
         server.start()
     except RuntimeError as exc:
