@@ -146,7 +146,10 @@ class Redis:
             click.echo(f"lost Redis at {self.where} ({reason}); reconnecting", err=True)
         started, delay = time.monotonic(), 0.05
         while not stop:
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            else:
+                stop.sleep(delay)
             try:
                 self.db.ping()
             except (rex.ConnectionError, rex.TimeoutError) as again:
@@ -201,6 +204,12 @@ class Stop:
 
     def __bool__(self):
         return self.requested
+
+    def sleep(self, seconds: float) -> None:
+        """time.sleep that ends early on Ctrl-C (a plain sleep resumes after the handler)."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
 
     def _handle(self, signum, frame):
         if self.requested:

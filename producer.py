@@ -114,7 +114,7 @@ class Producer:
         if self.full_since is None:
             self.full_since = time.monotonic()
             click.echo(f"Redis at {self.redis.where} is full (OOM); retrying until it has room", err=True)
-        time.sleep(0.5)
+        self.stop.sleep(0.5)
 
     def reported(self, ids) -> None:
         if self.full_since is not None and ids:  # a batch refused whole is no room yet
@@ -225,7 +225,7 @@ def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fi
                     # The first reading fails fast: a server that is down now is an error, not a wait.
                     producer.send_one(entry_id or "*", patient=False)
                     while not stop and (count == 0 or producer.sent < count):
-                        time.sleep(interval)
+                        stop.sleep(interval)
                         if not stop:  # Ctrl-C during the wait: nothing more to send
                             producer.send_one()
                 else:

@@ -138,6 +138,22 @@ def test_count_0_sends_until_stopped_then_exits_0_with_a_summary(r, server, tmp_
     assert r.xlen(STREAM) == len(ids)  # nothing sent after it exited
 
 
+def test_ctrl_c_during_a_long_interval_stops_at_once(r, server, tmp_path):
+    """Ctrl-C does not wait out --interval: the producer stops within a moment, exit 0."""
+    out = open(tmp_path / "out", "w+")
+    producer = spawn("producer.py", "sensor1", "--count", 0, "--interval", 30, url=server.url, stdout=out)
+    wait_for(lambda: r.xlen(STREAM) == 1, what="the first reading")
+    time.sleep(0.3)  # now in the 30 s wait
+
+    signalled = time.monotonic()
+    _, err = stop(producer, signal.SIGINT)
+    assert time.monotonic() - signalled < 1.5
+    assert producer.returncode == 0, err
+    out.seek(0)
+    assert printed_ids(out.read()) == stored_ids(r) and r.xlen(STREAM) == 1
+    assert summary(err) == (1, "sensor1", STREAM)
+
+
 def test_maxlen_exact_caps_the_stream_at_n(r, server):
     sent = run("producer.py", "sensor1", "--count", 300, "--maxlen", 10, "--exact", url=server.url)
 
