@@ -97,9 +97,14 @@ class Consumer:
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
-        self.recover_own_pending()
+        recover = True  # on start, and after every reconnect
         while not self.stop:
             try:
+                if recover:
+                    # A read whose reply was lost still put entries on our pending list.
+                    self.flush_acks()
+                    self.recover_own_pending()
+                    recover = False
                 got = self.read_new()
                 swept = self.sweep_if_due()
                 self.report_if_due()
@@ -110,10 +115,7 @@ class Consumer:
                     time.sleep(min(0.1, max(0.0, self.next_sweep - time.monotonic())))
             except (rex.ConnectionError, rex.TimeoutError) as exc:
                 self.redis.wait_until_back(self.stop, exc)
-                if not self.stop:
-                    # A read whose reply was lost still put entries on our pending list.
-                    self.flush_acks()
-                    self.recover_own_pending()
+                recover = True
             except rex.ResponseError as exc:
                 if not group_lost(exc):
                     raise
