@@ -21,7 +21,6 @@ from command_line import (
     ID,
     Interrupt,
     connect,
-    dead_letter_option,
     emit,
     entry_doc,
     entry_line,
@@ -56,7 +55,7 @@ def info_options(command):
     for option in reversed(
         [
             config.redis_options,
-            dead_letter_option,
+            config.dead_letter_option,
             click.option(
                 "--maxlen",
                 "cap",

@@ -22,17 +22,6 @@ json_option = click.option(
 )
 
 
-def dead_letter_option(command):
-    return click.option(
-        "--dead-letter",
-        "dlq",
-        default=None,
-        envvar="DEAD_LETTER_KEY",
-        show_envvar=True,
-        help="The dead-letter stream.  [default: <stream>:dlq]",
-    )(command)
-
-
 def connect(redis_url: str, *, read_timeout: float = 0.0) -> config.Redis:
     redis = config.Redis(redis_url, read_timeout=read_timeout)
     redis.check()

@@ -76,6 +76,18 @@ def redis_options(command):
     )(command)
 
 
+def dead_letter_option(command):
+    """Add --dead-letter / DEAD_LETTER_KEY, for the scripts that read or write dead letters."""
+    return click.option(
+        "--dead-letter",
+        "dlq",
+        default=None,
+        envvar="DEAD_LETTER_KEY",
+        show_envvar=True,
+        help="The dead-letter stream.  [default: <stream>:dlq]",
+    )(command)
+
+
 class Redis:
     """A connection and the URL it came from, so errors can name where (masked)."""
 

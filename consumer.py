@@ -418,14 +418,7 @@ def _start_id(ctx, param, value: str) -> str:
     show_envvar=True,
     help="Dead-letter an entry delivered more often than this.",
 )
-@click.option(
-    "--dead-letter",
-    "dlq",
-    default=None,
-    envvar="DEAD_LETTER_KEY",
-    show_envvar=True,
-    help="The dead-letter stream.  [default: <stream>:dlq]",
-)
+@config.dead_letter_option
 @click.option(
     "--fail-rate",
     default=0.0,

@@ -9,7 +9,7 @@ import click
 import redis.exceptions as rex
 
 import config
-from command_line import connect, dead_letter_doc, dead_letter_option, emit, entry_ids, is_stream, json_option
+from command_line import connect, dead_letter_doc, emit, entry_ids, is_stream, json_option
 from dead_letters import dead_letter_key, split
 from stream_info import next_id, plural, table
 
@@ -31,7 +31,7 @@ def dlq():
 
 
 def dlq_options(command):
-    return config.redis_options(dead_letter_option(command))
+    return config.redis_options(config.dead_letter_option(command))
 
 
 @dlq.command("list")

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -147,13 +148,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with LocalServer(binary, port=port) as server:
-            print(
-                f"{Path(binary).name} {version(binary)} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it",
-                flush=True,
-            )
+            name = f"{Path(binary).name} {version(binary)}"
+            sys.stdout.write(f"{name} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it\n")
+            sys.stdout.flush()
             server.process.wait()
     except KeyboardInterrupt:
-        print("stopped", flush=True)
+        sys.stdout.write("stopped\n")
     except RuntimeError as exc:
         raise SystemExit(f"could not start {binary} on port {port}: {exc}")
 
