@@ -92,11 +92,14 @@ def run(
     )
 
 
+_spawned: list[subprocess.Popen] = []
+
+
 def spawn(
     script: str, *args, url: str | None = None, env: dict | None = None, stdout=subprocess.PIPE, stderr=subprocess.PIPE
 ) -> subprocess.Popen:
-    """Start `python <script> <args>` in the background."""
-    return subprocess.Popen(
+    """Start `python <script> <args>` in the background (killed at the end of the test if still running)."""
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / script), *map(str, args)],
         cwd=ROOT,
         env={**script_env(url), **(env or {})},
@@ -105,6 +108,19 @@ def spawn(
         text=True,
         stdin=subprocess.DEVNULL,
     )
+    _spawned.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind():
+    """A test that fails half-way must not leave a producer or consumer running for ever."""
+    yield
+    while _spawned:
+        process = _spawned.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 10) -> tuple[str, str]:
