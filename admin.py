@@ -27,7 +27,6 @@ from command_line import (
     find_group,
     is_stream,
     json_option,
-    not_empty,
     range_bound,
 )
 from dead_letters import dead_letter_key
@@ -163,9 +162,9 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
 
 
 @main.command()
-@click.argument("group", callback=not_empty)
+@click.argument("group", callback=config.not_empty)
 @config.redis_options
-@click.option("--consumer", callback=not_empty, help="Only the entries pending with this consumer.")
+@click.option("--consumer", callback=config.not_empty, help="Only the entries pending with this consumer.")
 @click.option(
     "--min-idle",
     default=0,
@@ -376,7 +375,7 @@ def hand_over(db, stream: str, group: str, consumer: str, to: str, min_idle: int
 
 
 @main.command()
-@click.argument("group", callback=not_empty)
+@click.argument("group", callback=config.not_empty)
 @config.redis_options
 @click.option(
     "--idle",
@@ -386,7 +385,7 @@ def hand_over(db, stream: str, group: str, consumer: str, to: str, min_idle: int
 )
 @click.option(
     "--claim-to",
-    callback=not_empty,
+    callback=config.not_empty,
     help="A running consumer of the group that takes over the idle consumers' pending entries.",
 )
 def cleanup(group, redis_url, stream, idle, claim_to):

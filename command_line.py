@@ -82,12 +82,6 @@ def emit(doc, as_json: bool, human: str) -> None:
     click.echo(json.dumps(doc, indent=2) if as_json else human)
 
 
-def not_empty(ctx, param, value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise click.BadParameter("must not be empty")
-    return value
-
-
 def entry_ids(ctx, param, value):
     for one in [value] if isinstance(value, str) else value or ():
         if not ID.match(one):

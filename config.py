@@ -76,6 +76,13 @@ def redis_options(command):
     )(command)
 
 
+def not_empty(ctx, param, value: str | None) -> str | None:
+    """Click callback: a name (sensor, group, consumer) that is blank is a usage error."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value
+
+
 def dead_letter_option(command):
     """Add --dead-letter / DEAD_LETTER_KEY, for the scripts that read or write dead letters."""
     return click.option(

@@ -19,6 +19,7 @@ import redis.exceptions as rex
 import config
 from dead_letters import dead_letter, dead_letter_key
 from readings import InvalidReading, parse_reading
+from stream_info import parse_id
 
 ID_PATTERN = re.compile(r"^\d+(-\d+)?$")
 
@@ -299,10 +300,10 @@ class Consumer:
             return batch
         before, after = self.my_group(before), self.my_group(after)
         first = info.get("first-entry")
-        if not first or not before or _id(before["last-delivered-id"]) >= _id(first[0]):
+        if not first or not before or parse_id(before["last-delivered-id"]) >= parse_id(first[0]):
             return batch  # no gap
         read = before.get("entries-read")
-        if read is None and _id(before["last-delivered-id"]) == (0, 0):
+        if read is None and parse_id(before["last-delivered-id"]) == (0, 0):
             read = 0  # a group created on an empty stream has read nothing
         if read is None:
             return batch  # the server cannot tell (entries deleted with XDEL in between)
@@ -349,20 +350,9 @@ class Consumer:
         click.echo(f"{self.name}: {self.counts.summary()}, {rate:.0f}/s, group lag {lag}", err=True)
 
 
-def _id(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq or 0)
-
-
 def db_group(db, group: str, stream: str, name: str):
     """The walrus consumer-group stream through which this consumer reads and acknowledges."""
     return db.consumer_group(group, [stream], consumer=name).streams[stream]
-
-
-def _name(ctx, param, value: str) -> str:
-    if not value.strip():
-        raise click.BadParameter("must not be empty")
-    return value
 
 
 def _start_id(ctx, param, value: str) -> str:
@@ -372,8 +362,8 @@ def _start_id(ctx, param, value: str) -> str:
 
 
 @click.command()
-@click.argument("group", callback=_name)
-@click.argument("consumer", callback=_name)
+@click.argument("group", callback=config.not_empty)
+@click.argument("consumer", callback=config.not_empty)
 @config.redis_options
 @click.option(
     "--start-from",

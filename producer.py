@@ -137,12 +137,6 @@ def read_replies(conn, n: int) -> list:
     return replies
 
 
-def _sensor(ctx, param, value: str) -> str:
-    if not value.strip():
-        raise click.BadParameter("must not be empty")
-    return value
-
-
 def _fields(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
     pairs = [value.partition("=") for value in values]
     if any(not name or not sep for name, sep, _ in pairs):
@@ -157,7 +151,7 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
 
 
 @click.command()
-@click.argument("sensor", callback=_sensor)
+@click.argument("sensor", callback=config.not_empty)
 @config.redis_options
 @click.option(
     "--count",
