@@ -16,9 +16,10 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --only-binary=:all: -r requirements.txt
 
-# Only the scripts and the modules they import: .dockerignore lets nothing else in.
+# Only the scripts and the package they import: .dockerignore lets nothing else in.
 # The files stay root's, so the user running them cannot change them.
 COPY *.py ./
+COPY stream_pubsub ./stream_pubsub
 
 USER 10001:10001
 CMD ["python", "producer.py", "--help"]

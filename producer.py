@@ -1,6 +1,9 @@
 """Publish random sensor readings to the stream, as in the tutorial.
 
 python producer.py sensor1
+
+Make a reading, add it to the stream (XADD), print the ID Redis gave it. Many readings at once
+go through the pipelined bulk path in stream_pubsub/publishing.py.
 """
 
 from __future__ import annotations
@@ -8,133 +11,44 @@ from __future__ import annotations
 import re
 import sys
 import time
-from itertools import chain
+from functools import partial
 
 import click
 import redis.exceptions as rex
-from hiredis import pack_command
 
 import config
-from readings import make_reading
+from stream_pubsub.connection import Connection
+from stream_pubsub.publishing import Publisher
+from stream_pubsub.reading import make_reading
+from stream_pubsub.stopping import Stop, StopNow
 
 # An explicit ID: <milliseconds>-<sequence>, <milliseconds> alone, or <milliseconds>-* (Redis 7+).
 ID_PATTERN = re.compile(r"^\d+(-(\d+|\*))?$")
-BATCH = 1000  # readings per pipelined round trip when sending without --interval
 
 
-class Producer:
-    def __init__(self, redis: config.Redis, *, stream, sensor, fields, maxlen, exact, quiet, stop):
-        self.redis, self.stream, self.sensor, self.fields = redis, stream, sensor, fields
-        self.maxlen, self.approximate = maxlen, not exact
-        self.quiet, self.stop = quiet, stop
-        self.sent = 0
-        self.full_since = None  # when Redis first answered OOM for the current attempt
-
-    def send_one(self, entry_id: str = "*", *, patient: bool = True) -> None:
-        """One XADD. Patient: retried until stored (Redis down, restarting or full)."""
-        reading = make_reading(self.sensor, self.fields)
-        while True:
-            try:
-                new_id = self.redis.db.Stream(self.stream).add(
-                    reading, id=entry_id, maxlen=self.maxlen, approximate=self.approximate
-                )
-                break
-            except (rex.ConnectionError, rex.TimeoutError) as exc:
-                if not patient and not isinstance(exc, rex.BusyLoadingError):
-                    raise  # down at start: say so now; restarting (LOADING): wait for it
-                # The XADD may have been stored and only its reply lost: sending it again can
-                # store it twice (at-least-once), never zero times.
-                self.redis.wait_until_back(self.stop, exc)
-            except rex.ResponseError as exc:
-                if not patient:
-                    raise
-                self.wait_if_full(exc)
-            if self.stop:
-                raise click.ClickException(f"stopped before Redis stored the reading; {self.sent} sent")
-        self.reported([new_id])
-
-    def send_many(self, count: int) -> None:
-        """`count` readings in batches of BATCH pipelined XADDs (no MULTI: nothing needs to be atomic).
-
-        A batch is one write of XADDs that hiredis packed. Redis answers them in order, each with
-        the ID it gave the entry, or with an error (OOM) for a reading it did not store. The next
-        batch is made and packed while Redis works through the one just written.
-        """
-        batches = self.batches(count)
-        batch, upcoming = next(batches, None), None
-        pool = self.redis.db.connection_pool
-        conn = pool.get_connection()
+def send_one(publisher: Publisher, reading: dict[str, str], entry_id: str = "*", *, patient: bool = True) -> None:
+    """One XADD, the tutorial's `stream.add(reading)`. Patient: retried until stored (Redis down,
+    restarting or full); otherwise a server that is down is an error now."""
+    stream = publisher.connection.db.Stream(publisher.stream)
+    while True:
         try:
-            while batch:
-                readings, packed = batch
-                try:
-                    conn.send_packed_command([packed])
-                    if upcoming is None:  # make the next batch while Redis works on this one
-                        upcoming = next(batches, ())
-                    replies = read_replies(conn, len(readings))
-                except (rex.ConnectionError, rex.TimeoutError) as exc:
-                    conn.disconnect()
-                    self.redis.wait_until_back(self.stop, exc)  # resend the batch: at-least-once
-                    if self.stop:
-                        raise click.ClickException(f"stopped with {len(readings)} readings unsent; {self.sent} sent")
-                    continue
-                self.reported([r for r in replies if not isinstance(r, Exception)])
-                # Only the refused ones are sent again, so what was stored is not stored twice.
-                refused = [(reading, r) for reading, r in zip(readings, replies) if isinstance(r, Exception)]
-                if refused:
-                    self.wait_if_full(refused[0][1])
-                    readings = [reading for reading, _ in refused]
-                    batch = readings, self.packed(readings)
-                elif self.stop:  # Ctrl-C: the batch in hand is done; the one made ahead is not sent
-                    return
-                else:
-                    batch, upcoming = upcoming, None
-        except BaseException:
-            conn.disconnect()  # replies left unread must not reach the next command on this connection
-            raise
-        finally:
-            pool.release(conn)
-
-    def batches(self, count: int):
-        """(readings, their XADDs packed for one write), BATCH at a time, each made when asked for."""
-        for start in range(0, count, BATCH):
-            readings = [make_reading(self.sensor, self.fields) for _ in range(min(BATCH, count - start))]
-            yield readings, self.packed(readings)
-
-    def packed(self, readings: list[dict[str, str]]) -> bytes:
-        """XADD <stream> [MAXLEN [~] N] * <field> <value> ..., in the wire format (RESP), one per reading."""
-        trim = ("MAXLEN", "~" if self.approximate else "=", self.maxlen) if self.maxlen else ()
-        head = ("XADD", self.stream, *trim, "*")
-        return b"".join([pack_command((*head, *chain.from_iterable(r.items()))) for r in readings])
-
-    def wait_if_full(self, exc: Exception) -> None:
-        """Redis at maxmemory refuses writes with OOM: wait and retry, saying so once."""
-        if not isinstance(exc, rex.OutOfMemoryError):
-            raise exc
-        if self.full_since is None:
-            self.full_since = time.monotonic()
-            click.echo(f"Redis at {self.redis.where} is full (OOM); retrying until it has room", err=True)
-        self.stop.sleep(0.5)
-
-    def reported(self, ids) -> None:
-        if self.full_since is not None and ids:  # a batch refused whole is no room yet
-            click.echo(f"Redis has room again after {time.monotonic() - self.full_since:.1f}s", err=True)
-            self.full_since = None
-        self.sent += len(ids)
-        if not self.quiet and ids:
-            sys.stdout.write("".join(f"message {i.decode()} sent\n" for i in ids))
-            sys.stdout.flush()
-
-
-def read_replies(conn, n: int) -> list:
-    """The next n replies on the connection: an entry ID, or the error Redis answered instead."""
-    replies = []
-    for _ in range(n):
-        try:
-            replies.append(conn.read_response())
+            # XADD <stream> [MAXLEN ~ N] * field value ...: Redis stores the reading and answers
+            # with the ID it gave it, <milliseconds>-<sequence> (`*` asks Redis to choose).
+            new_id = stream.add(reading, id=entry_id, maxlen=publisher.maxlen, approximate=publisher.approximate)
+            break
+        except (rex.ConnectionError, rex.TimeoutError) as exc:
+            if not patient and not isinstance(exc, rex.BusyLoadingError):
+                raise  # down at start: say so now; restarting (LOADING): wait for it
+            # The XADD may have been stored and only its reply lost: sending it again can
+            # store it twice (at-least-once), never zero times.
+            publisher.connection.wait_until_back(publisher.stop, exc)
         except rex.ResponseError as exc:
-            replies.append(exc)
-    return replies
+            if not patient:
+                raise
+            publisher.wait_if_full(exc)
+        if publisher.stop:
+            raise click.ClickException(f"stopped before Redis stored the reading; {publisher.sent} sent")
+    publisher.stored([new_id])  # prints "message <id> sent"
 
 
 def _fields(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
@@ -167,14 +81,7 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
     type=click.FloatRange(min=0),
     help="Seconds to wait between readings. Without it, readings go in pipelined batches.",
 )
-@click.option(
-    "--maxlen",
-    default=None,
-    type=click.IntRange(min=1),
-    envvar="STREAM_MAXLEN",
-    show_envvar=True,
-    help="Cap the stream at about this many entries on every add (XADD MAXLEN ~).",
-)
+@config.maxlen_option("Cap the stream at about this many entries on every add (XADD MAXLEN ~).")
 @click.option("--exact", is_flag=True, help="With --maxlen: cap at exactly N (MAXLEN = N, slower).")
 @click.option(
     "--id",
@@ -206,34 +113,33 @@ def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fi
         raise click.UsageError("--id sets the ID of one reading; use it with --count 1")
     if exact and maxlen is None:
         raise click.UsageError("--exact goes with --maxlen")
-    stop = config.Stop()
-    redis = config.Redis(redis_url)
-    producer = Producer(
-        redis, stream=stream, sensor=sensor, fields=fields, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop
-    )
+    stop = Stop()
+    connection = Connection(redis_url)
+    publisher = Publisher(connection, stream=stream, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop)
+    reading = partial(make_reading, sensor, fields)  # a new random reading each time it is called
     started = time.monotonic()
     try:
-        with redis.errors(key=stream):
+        with connection.errors(key=stream):
             try:
                 if count == 1 or interval or count == 0:
                     # The first reading fails fast: a server that is down now is an error, not a wait.
-                    producer.send_one(entry_id or "*", patient=False)
-                    while not stop and (count == 0 or producer.sent < count):
+                    send_one(publisher, reading(), entry_id or "*", patient=False)
+                    while not stop and (count == 0 or publisher.sent < count):
                         stop.sleep(interval)
                         if not stop:  # Ctrl-C during the wait: nothing more to send
-                            producer.send_one()
+                            send_one(publisher, reading())
                 else:
-                    producer.send_many(count)
+                    publisher.send_many(reading, count)
             except rex.ResponseError as exc:
                 _explain_id_error(exc, entry_id)
                 raise
-    except config.StopNow:
+    except StopNow:
         sys.exit(130)
     if quiet or count != 1:
         elapsed = time.monotonic() - started
         click.echo(
-            f"sent {producer.sent} readings from {sensor} to {stream} in {elapsed:.2f}s "
-            f"({producer.sent / max(elapsed, 1e-9):.0f}/s)",
+            f"sent {publisher.sent} readings from {sensor} to {stream} in {elapsed:.2f}s "
+            f"({publisher.sent / max(elapsed, 1e-9):.0f}/s)",
             err=True,
         )
 

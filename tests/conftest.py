@@ -19,7 +19,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from local_server import LocalServer, server_binaries  # noqa: E402
+from stream_pubsub.local_server import LocalServer, server_binaries  # noqa: E402
 
 BINARIES = server_binaries()
 if wanted := os.environ.get("SERVERS"):
@@ -77,12 +77,17 @@ def script_env(url: str | None, **extra) -> dict:
     return env
 
 
+def program(script: str) -> list[str]:
+    """`python producer.py`, or `python -m tools.bench` for "-m tools.bench", run from the root."""
+    return ["-m", script[3:]] if script.startswith("-m ") else [str(ROOT / script)]
+
+
 def run(
     script: str, *args, url: str | None = None, timeout: float = 60, env: dict | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess:
     """Run `python <script> <args>` as a user would; text output captured."""
     return subprocess.run(
-        [sys.executable, str(ROOT / script), *map(str, args)],
+        [sys.executable, *program(script), *map(str, args)],
         cwd=ROOT,
         env={**script_env(url), **(env or {})},
         capture_output=True,
@@ -100,7 +105,7 @@ def spawn(
 ) -> subprocess.Popen:
     """Start `python <script> <args>` in the background (killed at the end of the test if still running)."""
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / script), *map(str, args)],
+        [sys.executable, *program(script), *map(str, args)],
         cwd=ROOT,
         env={**script_env(url), **(env or {})},
         stdout=stdout,

@@ -14,8 +14,8 @@ import pytest
 import redis
 from conftest import ROOT, run, spawn, stop, wait_for
 
-from dead_letters import dead_letter
-from local_server import free_port
+from stream_pubsub.dead_letters import dead_letter
+from stream_pubsub.local_server import free_port
 
 S, DLQ = "app:event", "app:event:dlq"
 ANY = object()  # stands for a number that depends on timing (idle times)

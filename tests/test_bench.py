@@ -41,7 +41,7 @@ OPTIONAL = {
 
 def test_quick_bench_writes_well_formed_results(tmp_path):
     out = tmp_path / "bench.json"
-    done = run("bench.py", "--quick", "--server", sorted(BINARIES)[0], "--json", out, timeout=180)
+    done = run("-m tools.bench", "--quick", "--server", sorted(BINARIES)[0], "--json", out, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "targets" in done.stdout and "tutorial: one XADD per round trip" in done.stdout
     results = json.loads(out.read_text())

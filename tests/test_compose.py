@@ -133,38 +133,66 @@ def final_stage(instructions):
 
 
 def in_image(names) -> set[str]:
-    """Which of these top-level files .dockerignore lets into the build context (last rule wins)."""
+    """Which of these paths .dockerignore lets into the build context.
+
+    As Docker reads it: a rule matches a path or any folder above it, and the last rule that
+    matches wins.
+    """
     rules = [
         line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
     ]
     kept = set()
     for name in names:
+        parts = Path(name).parts
+        above = ["/".join(parts[: i + 1]) for i in range(len(parts))]
         keep = True
         for rule in rules:
-            if fnmatch.fnmatchcase(name, rule.lstrip("!")):
+            pattern = rule.lstrip("!")
+            if any(
+                fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.removeprefix("**/"))
+                for path in above
+            ):
                 keep = rule.startswith("!")
         if keep:
             kept.add(name)
     return kept
 
 
+def module_file(name: str) -> str | None:
+    """The repository's file for a module name (a package is its __init__.py); None if not ours."""
+    path = ROOT / Path(*name.split("."))
+    if (path / "__init__.py").is_file():
+        return str((path / "__init__.py").relative_to(ROOT))
+    if path.with_suffix(".py").is_file():
+        return str(path.with_suffix(".py").relative_to(ROOT))
+    return None
+
+
 def local_imports(script: str) -> set[str]:
-    """The repository's own modules a script needs, directly or through each other."""
+    """The repository's own files a script needs, directly or through each other (packages too)."""
     needed, todo = set(), [script]
     while todo:
-        tree = ast.parse((ROOT / todo.pop()).read_text())
+        file = todo.pop()
+        tree = ast.parse((ROOT / file).read_text())
+        package = ".".join(Path(file).parent.parts)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [node.module]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # from .x import y / from .. import z, inside a package
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1] if package else []
+                    base = ".".join([*up, *([base] if base else [])])
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names]  # a name may be a module
             else:
                 continue
             for name in names:
-                file = f"{name.split('.')[0]}.py"
-                if (ROOT / file).exists() and file not in needed:
-                    needed.add(file)
-                    todo.append(file)
+                parts = name.split(".")
+                for i in range(1, len(parts) + 1):  # a module needs every package above it
+                    found = module_file(".".join(parts[:i]))
+                    if found and found not in needed:
+                        needed.add(found)
+                        todo.append(found)
     return needed
 
 
@@ -359,8 +387,12 @@ def test_the_image_gets_every_module_the_scripts_import():
     needed = set(scripts).union(*(local_imports(script) for script in scripts))
     assert needed <= in_image(needed), f"kept out of the image by .dockerignore: {needed - in_image(needed)}"
     assert "requirements.txt" in in_image(["requirements.txt"])
-    assert not in_image(["local_server.py", "Makefile", "README.md", ".venv", ".git", "tests"])
-    assert {"config.py", "readings.py"} <= local_imports("consumer.py")  # the import walk finds modules
+    assert not in_image(
+        ["demo.py", "story", "tools/bench/measure.py", "Makefile", "README.md", ".venv", ".git", "tests"]
+    )
+    assert not in_image(["stream_pubsub/__pycache__/group.cpython-311.pyc"])
+    # the import walk finds modules, through the package's own relative imports too
+    assert {"config.py", "stream_pubsub/__init__.py", "stream_pubsub/reading.py"} <= local_imports("consumer.py")
 
 
 # -- the README --------------------------------------------------------------------------------

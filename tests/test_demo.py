@@ -19,7 +19,7 @@ import psutil
 import pytest
 from conftest import ROOT, run, script_env
 
-from local_server import free_port
+from stream_pubsub.local_server import free_port
 
 STEPS = [
     "Step 1/6: three producers (sensor1..3) publish 30 readings; consumers c1 and c2 of group demo share them",

@@ -10,7 +10,7 @@ import pytest
 import redis
 from conftest import run
 
-from local_server import free_port
+from stream_pubsub.local_server import free_port
 
 STREAM = "app:event"
 # What each script is run as in these tests: the tutorial's commands (the consumer as a batch).

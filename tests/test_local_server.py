@@ -9,7 +9,7 @@ import subprocess
 import redis
 from conftest import ROOT, run
 
-from local_server import free_port
+from stream_pubsub.local_server import free_port
 
 
 def test_make_redis_serves_until_ctrl_c():

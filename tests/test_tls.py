@@ -6,7 +6,7 @@ import redis
 import trustme
 from conftest import run
 
-from local_server import LocalServer, free_port
+from stream_pubsub.local_server import LocalServer, free_port
 
 
 def tls_server(server_binary, folder):

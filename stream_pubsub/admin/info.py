@@ -14,42 +14,27 @@ The numbers come from XINFO STREAM, XINFO GROUPS and XINFO CONSUMERS. Two of the
 
 from __future__ import annotations
 
-PAGE = 1000  # entries per XRANGE page when counting
-
-
-# -- stream IDs ------------------------------------------------------------------------------
-def parse_id(raw: bytes | str) -> tuple[int, int]:
-    """`1700000000000-3` as (1700000000000, 3), so IDs compare by number, not by text."""
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def id_text(raw: bytes | str | None) -> str | None:
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def next_id(raw: bytes | str) -> str:
-    """The smallest ID after this one (for an inclusive bound that means "after")."""
-    ms, seq = parse_id(raw)
-    return f"{ms}-{seq + 1}"
-
-
-def count_entries(db, stream: str, start: str = "-", end: str = "+") -> int:
-    """How many entries the stream holds between two IDs (XRANGE bounds, `(` for exclusive).
-
-    Redis has no O(1) range count for streams, so this pages through the range.
-    """
-    total = 0
-    while True:
-        page = db.xrange(stream, start, end, count=PAGE)
-        total += len(page)
-        if len(page) < PAGE:
-            return total
-        start = "(" + page[-1][0].decode()
+from ..dead_letters import dead_letter_key
+from ..ids import count_entries, count_pending, id_text, parse_id
+from .keys import is_stream
+from .output import duration, maybe, plural, table, were
 
 
 # -- the whole picture -------------------------------------------------------------------------
+def snapshot(connection, stream: str, dlq: str | None, cap: int | None, warn_idle_ms: int) -> dict:
+    """The info document of a stream as it is now (dlq None: the stream's default dead letters)."""
+    dlq = dlq or dead_letter_key(stream)
+    return gather(
+        connection.db,
+        stream,
+        exists=is_stream(connection, stream),
+        dlq=dlq,
+        dlq_length=connection.db.xlen(dlq) if is_stream(connection, dlq) else 0,
+        cap=cap,
+        warn_idle_ms=warn_idle_ms,
+    )
+
+
 def gather(db, stream: str, *, exists: bool, dlq: str, dlq_length: int, cap: int | None, warn_idle_ms: int) -> dict:
     """The info document: stream, groups (with their consumers), dead letters, warnings."""
     doc = {
@@ -154,17 +139,6 @@ def pending_trimmed(db, stream: dict, group: str, pending: int) -> int:
     return count_pending(db, stream["key"], group, "-", "(" + stream["first_id"])
 
 
-def count_pending(db, stream: str, group: str, start: str, end: str) -> int:
-    """How many of the group's pending entries have IDs between start and end (XPENDING bounds)."""
-    total = 0
-    while True:
-        rows = db.xpending_range(stream, group, start, end, PAGE)
-        total += len(rows)
-        if len(rows) < PAGE:
-            return total
-        start = "(" + rows[-1]["message_id"].decode()
-
-
 # -- what looks wrong ------------------------------------------------------------------------
 def warning(kind: str, message: str, *, group=None, consumer=None, count=None) -> dict:
     return {"kind": kind, "group": group, "consumer": consumer, "count": count, "message": message}
@@ -219,36 +193,6 @@ def find_warnings(doc: dict, warn_idle_ms: int) -> list[dict]:
             )
         )
     return found
-
-
-# -- rates between two refreshes (watch) -----------------------------------------------------
-def rates(before: dict, after: dict, seconds: float) -> dict:
-    """Entries added per second, and per group entries acknowledged per second.
-
-    Acknowledged = newly delivered (entries-read grew) minus newly pending (pending grew).
-    None where the server does not report what is needed.
-    """
-
-    def per_second(a, b):
-        return None if a is None or b is None else round((b - a) / seconds, 1)
-
-    def entries_read(group):  # a group that never read anything reports none, not 0
-        return 0 if group["entries_read"] is None and group["last_delivered_id"] == "0-0" else group["entries_read"]
-
-    old = {g["name"]: g for g in before["groups"]}
-    acked = {}
-    for group in after["groups"]:
-        prev = old.get(group["name"])
-        if prev is None or entries_read(prev) is None or entries_read(group) is None:
-            acked[group["name"]] = None
-            continue
-        delivered = entries_read(group) - entries_read(prev)
-        acked[group["name"]] = round((delivered - (group["pending"] - prev["pending"])) / seconds, 1)
-    return {
-        "seconds": round(seconds, 3),
-        "added_per_s": per_second(before["stream"]["entries_added"], after["stream"]["entries_added"]),
-        "acknowledged_per_s": acked,
-    }
 
 
 # -- as text -----------------------------------------------------------------------------------
@@ -309,37 +253,3 @@ def render(doc: dict, rate: dict | None = None) -> str:
     lines += ["", "Warnings"]
     lines += [f"  ! {w['message']}" for w in doc["warnings"]] or ["  none"]
     return "\n".join(lines)
-
-
-def table(headers: list[str], rows: list[list]) -> list[str]:
-    cells = [headers] + [[str(value) for value in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return ["  " + "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
-
-
-def duration(ms: int) -> str:
-    """A time span as a person says it: 850ms, 12.3s, 4m05s, 2h10m, 3d04h."""
-    if ms < 1000:
-        return f"{ms}ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f}s"
-    seconds = ms // 1000
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def plural(n: int | None, noun: str) -> str:
-    if n is None:
-        return f"some {noun.replace('entry', 'entries')}"
-    return f"{n} {noun if n == 1 else noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
-
-
-def were(n: int | None) -> str:
-    return "was" if n == 1 else "were"
-
-
-def maybe(value) -> str:
-    return "?" if value is None else str(value)

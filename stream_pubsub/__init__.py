@@ -1,0 +1,19 @@
+"""The machinery under producer.py, consumer.py and admin.py, one module per idea of the tutorial.
+
+    connection.py    connecting to Redis; every failure said in one line; reconnecting with backoff
+    masking.py       passwords never shown
+    stopping.py      Ctrl-C and SIGTERM: a flag the loops check
+    ids.py           stream IDs (<milliseconds>-<sequence>) and counting ranges
+    reading.py       a sensor reading: making one, checking one
+    publishing.py    adding readings: what Redis stored or refused, the pipelined bulk path
+    group.py         a consumer group: creating it, noticing it is gone, re-reading own pending
+    claiming.py      XAUTOCLAIM: taking over entries left idle
+    processing.py    processing a batch: acknowledge, leave pending, or dead-letter each entry
+    dead_letters.py  the dead-letter stream: an entry and its reason, with the XACK in one MULTI
+    trimming.py      what MAXLEN/XTRIM remove unread: counted, or kept with a safe trim
+    status.py        a consumer's counts and status line
+    local_server.py  a private Redis-compatible server (tests, demo, benchmark, `make redis`)
+    admin/           what admin.py's commands do (info, watch, pending, range, tail, dlq, trim, cleanup)
+
+Nothing here imports the scripts or config.py: the package can be imported on its own.
+"""

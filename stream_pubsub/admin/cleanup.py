@@ -1,0 +1,70 @@
+"""`admin.py cleanup`: remove a group's consumers that are gone, without orphaning their entries.
+
+XGROUP DELCONSUMER drops a consumer's pending entries unacknowledged, so a consumer that holds
+some is removed only after they were handed to a running one (XCLAIM).
+"""
+
+from __future__ import annotations
+
+import click
+
+from .keys import require_group
+from .output import duration, plural
+
+DELETE_IF_NOTHING_PENDING = """
+-- Delete the consumer only if it holds no pending entries, atomically: one that came back and
+-- read something since we looked keeps it (XGROUP DELCONSUMER would drop those entries).
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+
+def hand_over(db, stream: str, group: str, consumer: str, to: str, min_idle: int) -> int:
+    """XCLAIM a consumer's pending entries for another one. JUSTID: a handover is not a delivery,
+    so the delivery counts stay as they were. Entries used again meanwhile (idle < min_idle) stay."""
+    moved, start = 0, "-"
+    while rows := db.xpending_range(stream, group, start, "+", 100, consumername=consumer):
+        moved += len(db.xclaim(stream, group, to, min_idle, [r["message_id"] for r in rows], justid=True))
+        start = "(" + rows[-1]["message_id"].decode()
+    return moved
+
+
+def cleanup(connection, stream: str, group: str, *, idle: int, claim_to: str | None) -> None:
+    """Remove the consumers idle longer than `idle` ms; say what was removed and what was kept."""
+    db, removed, kept = connection.db, 0, 0
+    with connection.errors(key=stream):
+        require_group(connection, stream, group)
+        members = {c["name"].decode(): c for c in db.xinfo_consumers(stream, group)}
+        if claim_to is not None:
+            if claim_to not in members:
+                raise click.ClickException(
+                    f"--claim-to {claim_to}: no such consumer in group {group} "
+                    f"(its consumers: {', '.join(members) or 'none'})"
+                )
+            if members[claim_to]["idle"] > idle:
+                raise click.ClickException(
+                    f"--claim-to {claim_to}: it has been idle for "
+                    f"{duration(members[claim_to]['idle'])}; name a running consumer"
+                )
+        delete = db.register_script(DELETE_IF_NOTHING_PENDING)
+        for name, member in members.items():
+            if member["idle"] <= idle or name == claim_to:
+                continue
+            held, how = member["pending"], f"idle {duration(member['idle'])}"
+            if held and claim_to is None:
+                kept += 1
+                click.echo(
+                    f"kept {name} ({how}): it holds {plural(held, 'pending entry')}; "
+                    "--claim-to <a running consumer> hands them over first"
+                )
+                continue
+            moved = hand_over(db, stream, group, name, claim_to, idle) if held else 0
+            if delete(keys=[stream], args=[group, name]) == -1:
+                kept += 1
+                click.echo(f"kept {name} ({how}): it is using its pending entries again")
+                continue
+            removed += 1
+            handed = f"its {plural(moved, 'pending entry')} handed to {claim_to} first" if held else "nothing pending"
+            click.echo(f"removed {name} ({how}, {handed})")
+    active = len(members) - removed - kept
+    click.echo(f"group {group}: removed {plural(removed, 'consumer')}, kept {kept}; {active} active left alone")

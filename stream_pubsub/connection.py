@@ -1,0 +1,136 @@
+"""The connection to Redis, and what the scripts say when it fails.
+
+One rule for every script: a server that is down at start-up, a wrong password or a refused
+permission is one line on stderr and exit 1 (`Connection.errors()`); a server that goes away
+while a script runs is said once and waited for with backoff (`Connection.wait_until_back()`).
+Secrets are masked in everything printed.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import click
+import redis.exceptions as rex
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from walrus import Database
+
+from .masking import mask_url, scrub, where
+from .stopping import pause
+
+# How to get a server when none answers; said once, in the error line.
+START_HINT = "start one with `make redis` (no install needed) or `docker compose up -d redis`"
+
+# Every command gets an answer well within this; BLOCK reads add their own wait on top
+# (redis-py would otherwise give up on a BLOCK 8000 read after its 5 s socket timeout).
+SOCKET_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 2.0
+
+
+class Connection:
+    """A walrus Database (`.db`) and the URL it came from, so errors can name where (masked)."""
+
+    def __init__(self, url: str, *, read_timeout: float = 0.0):
+        self.url = url
+        self.where = where(url)
+        try:
+            # retry=0: we decide about retrying ourselves (redis-py's default retries an XADD
+            # whose reply was lost, which stores it twice, and takes ~4 s to say "down").
+            self.db = Database.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=SOCKET_TIMEOUT + read_timeout,
+                retry=Retry(ExponentialBackoff(), 0),
+            )
+            db = urlsplit(url).path.replace("/", "") if url.startswith(("redis://", "rediss://")) else ""
+            if db and not db.isdigit():  # redis-py would quietly use database 0 instead
+                raise ValueError("the database after the host must be a number, like /0")
+            pool = self.db.connection_pool  # an unknown ?option fails here, not as a traceback later
+            pool.connection_class(**pool.connection_kwargs)  # (a connection object; nothing connects)
+        except (ValueError, TypeError) as exc:
+            raise click.ClickException(f"invalid Redis URL {mask_url(url)!r}: {scrub(str(exc), url)}")
+
+    def check(self) -> None:
+        """Fail fast, with one line, if nothing usable answers at the URL.
+
+        A server that answers but is still loading its data (it just restarted) is waited for.
+        """
+        with self.errors():
+            try:
+                self.db.ping()
+            except rex.BusyLoadingError as exc:
+                self.wait_until_back(None, exc)
+
+    def errors(self, key: str | None = None):
+        """`with connection.errors(key=stream):` turns a Redis error into one line and exit 1."""
+        return _ErrorsToClick(self, key)
+
+    def describe(self, exc: Exception, key: str | None = None) -> str:
+        """One line a person can act on, for any Redis error; secrets masked."""
+        text = scrub(str(exc), self.url).strip().splitlines()[0] if str(exc).strip() else ""
+        if "NOAUTH" in text or "HELLO must be called with the client already authenticated" in text:
+            return f"Redis at {self.where} needs a password: put it in the URL, redis://[user]:password@host:port/db"
+        if isinstance(exc, rex.AuthenticationError) or "WRONGPASS" in text:
+            return f"Redis at {self.where} refused the credentials: {text}"
+        if isinstance(exc, rex.NoPermissionError):
+            return f"the Redis user has no permission for this ({self.where}): {text}"
+        if isinstance(exc, rex.BusyLoadingError):
+            return f"Redis at {self.where} is loading its data (it has just started)"
+        if isinstance(exc, (rex.ConnectionError, rex.TimeoutError)):
+            return f"cannot reach Redis at {self.where} ({text or type(exc).__name__}); {START_HINT}"
+        if text.startswith("WRONGTYPE"):
+            what = f"the key {key!r}" if key else "a key it was given"
+            return f"{what} at {self.where} holds another type of value, not a stream (WRONGTYPE); left untouched"
+        return f"Redis at {self.where} said: {text}"
+
+    def wait_until_back(self, stop, exc: Exception) -> None:
+        """Say once that Redis went away, then retry with backoff until it answers again.
+
+        `stop` is any flag (stopping.Stop or Interrupt) that ends the wait when set. Credentials
+        or permissions that were refused are not retried: they will not heal.
+        """
+        if isinstance(exc, (rex.AuthenticationError, rex.NoPermissionError)):
+            raise click.ClickException(self.describe(exc))
+        if isinstance(exc, rex.BusyLoadingError):
+            click.echo(f"{self.describe(exc)}; waiting", err=True)
+        else:
+            reason = scrub(str(exc), self.url) or type(exc).__name__
+            click.echo(f"lost Redis at {self.where} ({reason}); reconnecting", err=True)
+        started, delay = time.monotonic(), 0.05
+        while not stop:
+            pause(stop, delay)
+            try:
+                self.db.ping()
+            except (rex.ConnectionError, rex.TimeoutError) as again:
+                if isinstance(again, rex.AuthenticationError):
+                    raise click.ClickException(self.describe(again))
+                delay = min(delay * 2, 2.0)
+                continue
+            except rex.ResponseError as again:
+                raise click.ClickException(self.describe(again))
+            click.echo(f"reconnected to {self.where} after {time.monotonic() - started:.1f}s", err=True)
+            return
+
+
+def connect(url: str, *, read_timeout: float = 0.0) -> Connection:
+    """A connection that answered a PING (or one line and exit 1)."""
+    connection = Connection(url, read_timeout=read_timeout)
+    connection.check()
+    return connection
+
+
+class _ErrorsToClick:
+    """Turn any Redis error raised inside `with connection.errors():` into one line and exit 1."""
+
+    def __init__(self, connection: Connection, key: str | None):
+        self.connection, self.key = connection, key
+
+    def __enter__(self):
+        return self.connection
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and isinstance(exc, rex.RedisError):
+            raise click.ClickException(self.connection.describe(exc, self.key)) from None
+        return False

@@ -1,0 +1,63 @@
+"""The layout a newcomer reads: the scripts at the top, the machinery in one package that stands alone."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SCRIPTS = {"producer.py", "consumer.py", "admin.py", "demo.py", "config.py"}
+PACKAGE = ROOT / "stream_pubsub"
+LIMITS = {"config.py": 100, "producer.py": 200, "consumer.py": 250}
+
+
+def source_files():
+    ignored = {".venv", ".git", "tests", "__pycache__"}
+    return [p for p in ROOT.rglob("*.py") if not ignored & set(p.relative_to(ROOT).parts)]
+
+
+def imported_names(path) -> set[str]:
+    """Every absolute module name a file imports (relative imports stay inside its package)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_scripts_and_config_at_the_root():
+    assert {p.name for p in ROOT.glob("*.py")} == SCRIPTS
+
+
+def test_files_a_reader_can_hold_in_their_head():
+    too_long = {}
+    for path in source_files():
+        lines = len(path.read_text().splitlines())
+        limit = LIMITS.get(str(path.relative_to(ROOT)), 400)
+        if lines > limit:
+            too_long[str(path.relative_to(ROOT))] = (lines, limit)
+    assert not too_long, f"lines over the limit (lines, limit): {too_long}"
+
+
+def test_the_package_imports_nothing_from_the_root():
+    ours = {p.stem for p in ROOT.glob("*.py")} | {p.name for p in ROOT.iterdir() if p.is_dir()} - {"stream_pubsub"}
+    for path in PACKAGE.rglob("*.py"):
+        assert not imported_names(path) & ours, f"{path.relative_to(ROOT)} imports {imported_names(path) & ours}"
+
+
+def test_the_package_imports_alone(tmp_path):
+    """Copied where no script or config.py is, every module of it still imports."""
+    shutil.copytree(PACKAGE, tmp_path / "stream_pubsub", ignore=shutil.ignore_patterns("__pycache__"))
+    modules = sorted(
+        ".".join(p.relative_to(tmp_path).with_suffix("").parts).removesuffix(".__init__")
+        for p in (tmp_path / "stream_pubsub").rglob("*.py")
+    )
+    code = f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)\nprint(len({modules!r}))"
+    done = subprocess.run([sys.executable, "-E", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(modules) >= 15

@@ -1,0 +1,9 @@
+"""`make bench`: producer.py and consumer.py next to the tutorial's loops (`python -m tools.bench`).
+
+sizes.py     what is measured with
+tutorial.py  the tutorial's own loops
+peers.py     FastStream, redis-benchmark, and reading alone
+ours.py      our scripts, run as subprocesses
+measure.py   the measurements
+report.py    ratios, targets, the table
+"""

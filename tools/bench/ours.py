@@ -1,0 +1,56 @@
+"""Our scripts, run as a user runs them: subprocesses, timed from start to exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import redis
+
+from .sizes import ROOT, STREAM
+
+
+def run_script(url: str, *args: str, timeout: float = 120) -> float:
+    """Run `python <script> <args>` against the bench's server; its wall time, start to exit."""
+    env = {**os.environ, "REDIS_URL": url}
+    env.pop("STREAM_KEY", None)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-500:]}")
+    return wall
+
+
+def spawn_script(url: str, *args: str, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    env = {**os.environ, "REDIS_URL": url}
+    env.pop("STREAM_KEY", None)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
+    )
+
+
+def fill(url: str, client: redis.Redis, n: int) -> None:
+    """An empty stream, then n readings in it (sent by our producer)."""
+    client.delete(STREAM)
+    run_script(url, "producer.py", "sensor1", "--count", str(n), "-q", timeout=300)
+    assert client.xlen(STREAM) == n
+
+
+def group_state(client: redis.Redis, group: str) -> dict:
+    """XINFO GROUPS for one group; {} while the group (or the stream) does not exist."""
+    try:
+        groups = client.xinfo_groups(STREAM)
+    except redis.ResponseError:  # no such key
+        return {}
+    return next((g for g in groups if g["name"] == group.encode()), {})

@@ -1,0 +1,46 @@
+"""What the benchmark measures with: the stream, the sizes of a full and a quick run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+import config
+
+ROOT = Path(__file__).resolve().parents[2]  # where producer.py and consumer.py are
+STREAM = config.DEFAULT_STREAM  # "app:event", the tutorial's key
+BLOCK_TIME = 5000  # the tutorial companion's BLOCK, in ms
+FASTSTREAM_BATCH = 1000  # FastStream's max_records in batch mode (its default reads everything there is)
+
+
+@dataclass
+class Sizes:
+    runs: int = 5  # runs per figure (the median is reported)
+    producer_tutorial: int = 10_000  # readings the tutorial's producer loop sends per run
+    producer_bulk: int = 100_000  # readings `producer.py --count N -q` sends per run
+    redis_benchmark: int = 200_000  # XADDs per redis-benchmark run
+    one_shot_runs: int = 5
+    consumer_entries: int = 100_000  # the prefilled backlog every consumer reads
+    consumer_tutorial: int = 10_000  # the tutorial loop reads this many of them (it is slow)
+    latency_seconds: float = 3.0
+    latency_rate: int = 1_000  # readings per second
+    rss_entries: int = 1_000_000
+
+
+QUICK = Sizes(
+    runs=1,
+    producer_tutorial=1_000,
+    producer_bulk=5_000,
+    redis_benchmark=10_000,
+    one_shot_runs=2,
+    consumer_entries=5_000,
+    consumer_tutorial=500,
+    latency_seconds=1.0,
+    rss_entries=20_000,
+)
+
+
+def say(text: str) -> None:
+    click.echo(text, err=True)
