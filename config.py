@@ -22,7 +22,18 @@ DEAD_LETTER_KEY = "DEAD_LETTER_KEY"
 STREAM_MAXLEN = "STREAM_MAXLEN"
 CLAIM_IDLE = "CLAIM_IDLE"
 MAX_DELIVERIES = "MAX_DELIVERIES"
-ENVIRONMENT = (REDIS_URL, STREAM_KEY, DEAD_LETTER_KEY, STREAM_MAXLEN, CLAIM_IDLE, MAX_DELIVERIES)
+STREAM_SHARDS = "STREAM_SHARDS"
+HANDLER = "HANDLER"
+ENVIRONMENT = (
+    REDIS_URL,
+    STREAM_KEY,
+    DEAD_LETTER_KEY,
+    STREAM_MAXLEN,
+    CLAIM_IDLE,
+    MAX_DELIVERIES,
+    STREAM_SHARDS,
+    HANDLER,
+)
 
 
 def redis_options(command):
@@ -54,6 +65,19 @@ def dead_letter_option(command):
         envvar=DEAD_LETTER_KEY,
         show_envvar=True,
         help="The dead-letter stream.  [default: <stream>:dlq]",
+    )(command)
+
+
+def shards_option(command):
+    """Add --shards / STREAM_SHARDS: the logical stream as N stream keys (see stream_pubsub/shards.py)."""
+    return click.option(
+        "--shards",
+        default=None,
+        type=click.IntRange(1, 256),
+        envvar=STREAM_SHARDS,
+        show_envvar=True,
+        help="Split the stream into N shards (stream keys), to spread it over a cluster's masters. "
+        "Recorded in Redis by the first script that uses it; later scripts need not say it.  [default: 1]",
     )(command)
 
 

@@ -2,7 +2,7 @@
 
 The tutorial's consumer, made safe: nothing read is lost when a consumer crashes, fails or
 Redis goes away, and nothing is retried forever. The loop is `Consumer.run`; each step of the
-group's upkeep it calls is in stream_pubsub/ (group.py, claiming.py, dead_letters.py, trimming.py).
+group's upkeep it calls is in stream_pubsub/ (group.py, claiming.py, processing.py, waiting.py).
 """
 
 from __future__ import annotations
@@ -15,36 +15,37 @@ import click
 import redis.exceptions as rex
 
 import config
-from stream_pubsub import group as upkeep  # the consumer group's upkeep: create, lost, own pending
-from stream_pubsub.claiming import Sweep
+from stream_pubsub import handler as handlers
+from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection
-from stream_pubsub.dead_letters import dead_letter_key
+from stream_pubsub.group import GroupStream, ensure_group, group_lost
+from stream_pubsub.keeping import Keeper
 from stream_pubsub.processing import Processor
+from stream_pubsub.replies import group_info, raw_replies
 from stream_pubsub.status import StatusLine
 from stream_pubsub.stopping import Stop, StopNow
-from stream_pubsub.trimming import UnreadTrims
+from stream_pubsub.waiting import Apart, Together
 
 ID_PATTERN = re.compile(r"^\d+(-\d+)?$")
 
 
 class Consumer:
-    def __init__(self, connection: Connection, *, stream, group, name, count, block, burst, quiet, **settings):
-        """settings: claim_idle, max_deliveries, dlq, fail_rate, stats_interval and stop (see --help)."""
-        self.connection, self.db = connection, connection.db
-        self.stream, self.group, self.name = stream, group, name
-        self.count, self.block, self.burst, self.quiet = count, block, burst, quiet
-        self.stop = settings["stop"]
+    def __init__(self, connection: Connection, layout, *, group, name, count, block, burst, handler, **settings):
+        """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help."""
+        self.connection, self.db, self.group, self.name = connection, connection.db, group, name
+        self.count, self.block, self.burst, self.stop = count, block, burst, settings["stop"]
         self.status = StatusLine(name, settings["stats_interval"])
         self.counts = self.status.counts
-        self.entries = upkeep.group_stream(self.db, group, stream, name)  # the walrus consumer group's stream
-        self.sweep = Sweep(self.entries, name, claim_idle=settings["claim_idle"], count=count, where=connection.where)
-        self.trims = UnreadTrims(self.db, stream, group, name, count)
-        self.processor = Processor(
-            self.db, stream=stream, group=group, consumer=name, dlq=settings["dlq"], quiet=quiet, counts=self.counts,
-            max_deliveries=settings["max_deliveries"], fail_rate=settings["fail_rate"], say=self.warn,
-            describe=connection.describe,
-        )  # fmt: skip
-        self.unacked: list[bytes] = []  # processed, but the XACK did not get through yet
+        self.shards = [GroupStream(connection, key, group=group, consumer=name, count=count, dlq=dlq, fanout=fanout,
+                                   claim_idle=settings["claim_idle"])
+                       for key, dlq, fanout in layout]  # fmt: skip
+        self.processor = Processor(handler, group=group, consumer=name, max_deliveries=settings["max_deliveries"],
+                                   fail_rate=settings["fail_rate"], fanout=bool(layout[0][2]), counts=self.counts,
+                                   say=self.warn, describe=connection.describe)  # fmt: skip
+        self.keeper = Keeper(name, settings["claim_idle"])  # keeps slow work from being claimed
+        apart = connection.cluster and len(self.shards) > 1
+        self.waiter = (Apart(self.db, self.shards, block_ms=block) if apart
+                       else Together(self.db, self.shards, group=group, consumer=name, count=count))  # fmt: skip
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -54,82 +55,108 @@ class Consumer:
                 if recover:  # a read whose reply was lost still put entries on our pending list
                     self.recover_own_pending()
                     recover = False
-                got = self.read_new()
-                swept = self.claim_idle()
+                got = self.read_new() + self.claim_idle()
                 self.status.report_if_due(lag=self.group_lag)
-                if self.burst and not got and not swept and not self.stop:
-                    self.flush_acks()
-                    if not upkeep.holds_pending(self.entries, self.name):
-                        break  # --burst: nothing new, nothing claimable, nothing of ours pending
-                    time.sleep(min(0.1, self.sweep.until()))
-            except (rex.ConnectionError, rex.TimeoutError) as exc:
+                if got or self.stop:
+                    continue
+                if self.burst:  # nothing new, nothing claimable: done once nothing of ours is pending
+                    if self.drained():
+                        break
+                    time.sleep(min(0.1, *(shard.sweep.until() for shard in self.shards)))
+                else:
+                    self.wait_for_new()
+            except self.connection.transient as exc:
+                for shard in self.shards:
+                    shard.lost_connection()
                 self.connection.wait_until_back(self.stop, exc)  # one line, then backoff until it answers
                 recover = True
             except rex.ResponseError as exc:
-                if not upkeep.group_lost(exc):
+                if not group_lost(exc):
                     raise
-                self.unacked.clear()  # their group is gone; an XACK would do nothing
-                self.processor.last_error.clear()
-                self.warn(upkeep.recreate_group(self.db, self.stream, self.group))  # XGROUP CREATE ... 0 MKSTREAM
-        self.flush_acks()
+                for shard in self.shards:  # FLUSHALL or DEL removed the group: XGROUP CREATE ... 0 again
+                    shard.forget()
+                    if ensure_group(self.db, shard.key, self.group, "0"):  # (a moved slot says the same: read again)
+                        self.warn(shard.group_lost_message())
+        self.commit_all()
+        self.waiter.close()
 
     def recover_own_pending(self) -> None:
         """Process our own pending entries: delivered to this name before, never acknowledged."""
-        self.flush_acks()
-        # XREADGROUP with ID 0 instead of `>` re-reads them (it never blocks), oldest first
-        for batch in upkeep.own_pending(self.entries, self.count, self.stop):
-            self.process(batch, self.delivered(batch))
+        self.commit_all()
+        for shard in self.shards:
+            # XREADGROUP with ID 0 instead of `>` re-reads them (it never blocks), oldest first
+            for batch in shard.own_pending(self.stop):
+                self.process(shard, batch, self.delivered(shard, batch))
 
     def read_new(self) -> int:
-        """Read entries never delivered to anyone (`>`), process them."""
-        # XACK of the last batch + XREADGROUP `>` (and the XINFO that count what MAXLEN trimmed unread), one MULTI
-        batch, trimmed = self.trims.read(self.unacked)
-        self.unacked.clear()
-        if trimmed:  # MAXLEN/XTRIM removed entries before this group read them: said, never silent
-            self.counts.trimmed_unread += trimmed
-            self.warn(self.trims.warning(trimmed))
-        if not batch and not self.burst:
-            # Nothing waiting: BLOCK until an XADD (at most --block ms). A blocked reader is served
-            # right after the XADD, before any later trim, so this read never skips entries.
-            batch = self.entries.read(self.count, block=self.block)
-        if batch:
-            self.process(batch)
-        return len(batch)
+        """Read the entries never delivered to anyone (`>`) on each shard that may have some."""
+        got = 0
+        for shard in self.shards:
+            if not shard.maybe_more or self.stop:
+                continue
+            # XREADGROUP > one read ahead; each half's XACK (+ fan-out XADDs, one MULTI) goes with the
+            # next read, and the XINFO that count what MAXLEN trimmed before the group read it
+            for batch, trimmed in shard.read_new(self.stop, limit=10 * self.count):
+                if trimmed:  # said, never silent
+                    self.counts.trimmed_unread += trimmed
+                    self.warn(shard.trims.warning(trimmed))
+                self.process(shard, batch)
+                got += len(batch)
+            self.keeper.release(shard)
+        return got
+
+    def wait_for_new(self) -> None:
+        self.commit_all()  # acknowledge (and fan out) what is done before waiting
+        # BLOCK up to --block ms until an XADD to any shard
+        for shard, batch in self.waiter.wait(self.block):
+            shard.maybe_more = True
+            self.process(shard, batch)
 
     def claim_idle(self) -> int:
         """XAUTOCLAIM: entries idle longer than --claim-idle on any consumer become ours, then processed."""
         claimed = 0
-        if self.sweep.due():
-            for batch, gone in self.sweep.batches(self.stop):
+        for shard in self.shards:
+            if not shard.sweep.due():
+                continue
+            for batch, gone in shard.sweep.batches(self.stop):
                 if gone:  # Redis 7.0+ dropped pending IDs whose data was trimmed
                     self.counts.trimmed_pending += gone
                     self.warn(f"{gone} pending entries had been trimmed from the stream; dropped from the pending list")
                 if batch:
                     claimed += len(batch)
                     self.counts.claimed += len(batch)
-                    self.process(batch, self.delivered(batch))
+                    self.process(shard, batch, self.delivered(shard, batch))
         return claimed
 
     # -- processing --------------------------------------------------------------------
-    def process(self, batch, deliveries: dict[bytes, int] | None = None) -> None:
-        """process_message for each entry (stream_pubsub/processing.py); what succeeded waits for one XACK.
+    def process(self, shard, batch, deliveries: dict[bytes, int] | None = None) -> None:
+        """process_message for each entry (the handler, through stream_pubsub/processing.py).
 
-        The XACK goes out with the next read, in the same round trip, and always before this
-        consumer blocks, so a crash can redeliver at most the batch in hand.
+        What succeeded is acknowledged with the shard's next read, in the same round trip, and
+        always before this consumer blocks, so a crash can redeliver at most the batch in hand.
         """
-        self.unacked += self.processor.handle(batch, deliveries)
+        self.keeper.hold(shard, [entry_id for entry_id, _ in batch])
+        done, outputs = self.processor.handle(shard, batch, deliveries)
+        shard.unacked += done
+        shard.outputs += outputs
+        self.keeper.hold(shard, shard.unacked)  # a failed entry is let go: it is retried after --claim-idle
 
-    def flush_acks(self) -> None:
-        """XACK everything processed, in one command (a lost connection keeps them for later)."""
-        if self.unacked:
-            self.entries.ack(*self.unacked)
-            self.unacked.clear()
+    def commit_all(self) -> None:
+        """XACK (and fan out) everything processed, a MULTI per shard (a lost connection keeps it for later)."""
+        for shard in self.shards:
+            shard.commit()
+            self.keeper.release(shard)
 
-    def delivered(self, batch) -> dict[bytes, int]:
-        return upkeep.deliveries(self.entries, self.name, batch, len(self.processor.last_error) + len(self.unacked))
+    def drained(self) -> bool:
+        self.commit_all()
+        return not any(shard.holds_pending() for shard in self.shards)
+
+    def delivered(self, shard, batch) -> dict[bytes, int]:
+        return shard.deliveries(batch, len(self.processor.last_error) + len(shard.unacked))
 
     def group_lag(self) -> int | None:
-        return self.trims.lag(upkeep.find_group(self.db.xinfo_groups(self.stream), self.group))
+        lags = [s.trims.lag(group_info(self.db.xinfo_groups(s.key), self.group.encode())) for s in self.shards]
+        return None if None in lags else sum(lags)
 
     def warn(self, text: str) -> None:
         click.echo(f"{self.name}: {text}", err=True)
@@ -145,66 +172,36 @@ def _start_id(ctx, param, value: str) -> str:
 @click.argument("group", callback=config.not_empty)
 @click.argument("consumer", callback=config.not_empty)
 @config.redis_options
-@click.option(
-    "--start-from",
-    default="$",
-    show_default=True,
-    callback=_start_id,
-    help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole "
-    "history, or an ID. An existing group keeps its position.",
-)
-@click.option(
-    "--block",
-    default=2000,
-    show_default=True,
-    type=click.IntRange(1, 60_000),
-    help="How long one read waits for new entries, in milliseconds.",
-)
-@click.option(
-    "--count", default=500, show_default=True, type=click.IntRange(min=1), help="Most entries per read (and per XACK)."
-)
-@click.option(
-    "--burst",
-    is_flag=True,
-    help="Process what is there (own pending, claimable and new entries), then exit 0. "
-    "Entries that failed are retried (after --claim-idle) until processed or "
-    "dead-lettered before it exits.",
-)
-@click.option(
-    "--claim-idle",
-    default=60_000,
-    show_default=True,
-    type=click.IntRange(min=1),
-    envvar=config.CLAIM_IDLE,
-    show_envvar=True,
-    help="Claim pending entries idle for longer than this many milliseconds (XAUTOCLAIM).",
-)
-@click.option(
-    "--max-deliveries",
-    default=5,
-    show_default=True,
-    type=click.IntRange(min=1),
-    envvar=config.MAX_DELIVERIES,
-    show_envvar=True,
-    help="Dead-letter an entry delivered more often than this.",
-)
+@config.shards_option
+@click.option("--start-from", default="$", show_default=True, callback=_start_id,
+              help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole history, or an ID. "
+              "An existing group keeps its position.")  # fmt: skip
+@click.option("--block", default=2000, show_default=True, type=click.IntRange(1, 60_000),
+              help="How long one read waits for new entries, in milliseconds.")  # fmt: skip
+@click.option("--count", default=500, show_default=True, type=click.IntRange(min=1),
+              help="Most entries per read (and per XACK).")  # fmt: skip
+@click.option("--burst", is_flag=True,
+              help="Process what is there (own pending, claimable and new entries), then exit 0. Entries that failed "
+              "are retried (after --claim-idle) until processed or dead-lettered before it exits.")  # fmt: skip
+@click.option("--claim-idle", default=60_000, show_default=True, type=click.IntRange(min=1),
+              envvar=config.CLAIM_IDLE, show_envvar=True,
+              help="Claim pending entries idle for longer than this many milliseconds (XAUTOCLAIM).")  # fmt: skip
+@click.option("--max-deliveries", default=5, show_default=True, type=click.IntRange(min=1),
+              envvar=config.MAX_DELIVERIES, show_envvar=True,
+              help="Dead-letter an entry delivered more often than this.")  # fmt: skip
 @config.dead_letter_option
-@click.option(
-    "--fail-rate",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Fail this fraction of readings at random, to watch retries and dead letters.",
-)
-@click.option(
-    "--stats-interval",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds between status lines on stderr (0: none).",
-)
+@click.option("--handler", envvar=config.HANDLER, show_envvar=True, metavar="MODULE:FUNCTION",
+              help="Your own processing: FUNCTION(message_id, message) from MODULE (the current directory or "
+              "PYTHONPATH), called once per entry.  [default: check the reading and print it]")  # fmt: skip
+@click.option("--fanout", metavar="STREAM",
+              help="Add what the handler returns (a dict, or a list of them) to STREAM, in the same transaction as "
+              "the XACK: each entry's output exactly once.")  # fmt: skip
+@click.option("--fail-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Fail this fraction of readings at random, to watch retries and dead letters.")  # fmt: skip
+@click.option("--stats-interval", default=10.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds between status lines on stderr (0: none).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; only the summary.")
-def main(group, consumer, redis_url, stream, start_from, dlq, **settings):
+def main(group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, quiet, **settings):
     """Read readings from the stream as CONSUMER of consumer group GROUP.
 
     Each entry of the stream goes to exactly one consumer of a group, so start several
@@ -213,6 +210,7 @@ def main(group, consumer, redis_url, stream, start_from, dlq, **settings):
     \b
         python consumer.py group1 c1
         python consumer.py group1 c2
+        python consumer.py alerts a1 --handler examples.alerts:process --fanout app:alerts
 
     On start a consumer first processes its own pending entries (read before, never
     acknowledged), then waits for new ones. Every reading is acknowledged (XACK) only after
@@ -222,23 +220,26 @@ def main(group, consumer, redis_url, stream, start_from, dlq, **settings):
 
     Ctrl-C (or SIGTERM) finishes the batch in hand and exits; a second Ctrl-C quits at once.
     """
-    stop = Stop()
+    process = handlers.load(handler) if handler else handlers.PrintReadings(quiet=quiet)
+    stop, started, me = Stop(), time.monotonic(), None
     connection = Connection(redis_url, read_timeout=settings["block"] / 1000)
-    me = Consumer(connection, stream=stream, group=group, name=consumer, dlq=dlq or dead_letter_key(stream),
-                  stop=stop, **settings)  # fmt: skip
-    started = time.monotonic()
     try:
         with connection.errors(key=stream):
             connection.check()
-            # XGROUP CREATE ... MKSTREAM, once: an existing group keeps its position
-            if upkeep.ensure_group(connection.db, stream, group, start_from):
-                click.echo(f"created group {group} on {stream}, starting at {start_from}", err=True)
-            # An XACK of no real entry: a user without the right to acknowledge learns it now,
-            # before anything is read and processed only to stay pending.
-            connection.db.xack(stream, group, "0-0")
+            raw_replies(connection.db)  # entries as they come off the wire (stream_pubsub/replies.py)
+            n, layout = sharding.layout(connection.db, stream, shards, dlq=dlq, fanout=fanout,
+                                        cluster=connection.cluster, where=connection.where)  # fmt: skip
+            # XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position
+            if any([ensure_group(connection.db, key, group, start_from) for key, _, _ in layout]):
+                click.echo(f"created group {group} on {stream}{f' ({n} shards)' * (n > 1)}, starting at {start_from}",
+                           err=True)  # fmt: skip
+            for key, _, _ in layout:  # an XACK of no entry: a user who may not acknowledge learns it now
+                connection.db.xack(key, group, "0-0")
+            me = Consumer(connection, layout, group=group, name=consumer, handler=process, stop=stop, **settings)
             me.run()
     except StopNow:
-        click.echo(f"{consumer}: quit at once; unacknowledged entries stay pending ({me.counts.summary()})", err=True)
+        counts = me.counts.summary() if me else "nothing read"
+        click.echo(f"{consumer}: quit at once; unacknowledged entries stay pending ({counts})", err=True)
         sys.exit(130)
     click.echo(f"{consumer}: stopped after {time.monotonic() - started:.1f}s: {me.counts.summary()}", err=True)
 

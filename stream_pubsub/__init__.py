@@ -8,7 +8,12 @@
     publishing.py    adding readings: what Redis stored or refused, the pipelined bulk path
     group.py         a consumer group: creating it, noticing it is gone, re-reading own pending
     claiming.py      XAUTOCLAIM: taking over entries left idle
+    handler.py       your own processing (--handler module:function), and the default one
     processing.py    processing a batch: acknowledge, leave pending, or dead-letter each entry
+    replies.py       Redis's replies as they come off the wire, decoded once for the handler
+    shards.py        a logical stream as N stream keys (--shards): naming, routing, the record
+    keeping.py       keeping slow work from being claimed (XCLAIM JUSTID while in hand)
+    waiting.py       waiting on all shards at once for new entries
     dead_letters.py  the dead-letter stream: an entry and its reason, with the XACK in one MULTI
     trimming.py      what MAXLEN/XTRIM remove unread: counted, or kept with a safe trim
     status.py        a consumer's counts and status line
@@ -17,3 +22,13 @@
 
 Nothing here imports the scripts or config.py: the package can be imported on its own.
 """
+
+
+class Unprocessable(Exception):
+    """Raise it in your handler for an entry that can never be processed, however often it is
+    retried (a poison message): it is dead-lettered at once, with the exception's text as the reason.
+
+    Any other exception means "this delivery failed": the entry stays pending and is retried.
+    """
+
+    reason = "unprocessable"

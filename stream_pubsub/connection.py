@@ -32,6 +32,9 @@ CONNECT_TIMEOUT = 2.0
 class Connection:
     """A walrus Database (`.db`) and the URL it came from, so errors can name where (masked)."""
 
+    cluster = False  # a Redis Cluster (then .db is a RedisCluster)
+    transient = (rex.ConnectionError, rex.TimeoutError)  # what waiting until Redis is back can heal
+
     def __init__(self, url: str, *, read_timeout: float = 0.0):
         self.url = url
         self.where = where(url)
@@ -51,6 +54,10 @@ class Connection:
             pool.connection_class(**pool.connection_kwargs)  # (a connection object; nothing connects)
         except (ValueError, TypeError) as exc:
             raise click.ClickException(f"invalid Redis URL {mask_url(url)!r}: {scrub(str(exc), url)}")
+
+    def pool_for(self, key: str):
+        """The connection pool of the node that holds the key."""
+        return self.db.connection_pool
 
     def check(self) -> None:
         """Fail fast, with one line, if nothing usable answers at the URL.

@@ -1,4 +1,4 @@
-"""A consumer group's upkeep: creating it, noticing it is gone, and re-reading what is pending.
+"""A consumer group's upkeep: creating it, noticing it is gone, reading through it, acknowledging.
 
 Each entry of a stream is delivered to one consumer of a group. From delivery until that
 consumer acknowledges it (XACK), the entry is on the group's pending list under the consumer's
@@ -8,32 +8,41 @@ name; reading with an ID instead of `>` re-reads one's own pending entries.
 from __future__ import annotations
 
 import redis.exceptions as rex
+from walrus.containers import ConsumerGroup
+
+from .claiming import Sweep
+from .read_ahead import ReadAhead
+from .replies import entries
+from .trimming import UnreadTrims
 
 
 def ensure_group(db, stream: str, group: str, start_from: str) -> bool:
     """Create the group if it does not exist yet (and the stream with it). True if created.
 
-    An existing group keeps its position: `--start-from 0` never rewinds it.
+    An existing group keeps its position: `--start-from 0` never rewinds it. (walrus's
+    ConsumerGroup, as in the tutorial; it works on a cluster client too.)
     """
-    cg = db.consumer_group(group, {stream: start_from})
+    cg = ConsumerGroup(db, group, {stream: start_from})
     # ensure_keys_exist=False: walrus would otherwise probe with EXISTS/TYPE and a dummy XADD;
     # MKSTREAM creates the stream in the same command instead.
     return bool(cg.create(ensure_keys_exist=False, mkstream=True)[stream])
-
-
-def group_stream(db, group: str, stream: str, consumer: str):
-    """The walrus consumer-group stream through which a consumer reads, acknowledges and claims."""
-    return db.consumer_group(group, [stream], consumer=consumer).streams[stream]
 
 
 def group_lost(exc: rex.ResponseError) -> bool:
     """The group (or the whole stream) is gone: FLUSHALL, DEL, XGROUP DESTROY.
 
     Redis 7.0 tells a reader blocked at that moment "UNBLOCKED the stream key no longer
-    exists"; every other command, and later servers, say NOGROUP.
+    exists"; every other command, and later servers, say NOGROUP. On a cluster the same words
+    mean the stream's slot moved to another master: read again (see `slot_moved`).
     """
     text = str(exc)
     return text.startswith("NOGROUP") or ("UNBLOCKED" in text and "no longer exists" in text)
+
+
+def slot_moved(exc: rex.ResponseError) -> bool:
+    """Redis 7.0 unblocks a reader whose slot moved (failover, migration): read again."""
+    text = str(exc)
+    return text.startswith("UNBLOCKED") or text.startswith(("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"))
 
 
 GROUP_LOST = (
@@ -42,44 +51,114 @@ GROUP_LOST = (
 )
 
 
-def recreate_group(db, stream: str, group: str) -> str:
-    """Create a lost group again at 0, so whatever the stream holds by now is read; what to say."""
-    ensure_group(db, stream, group, "0")
-    return GROUP_LOST.format(group=group, stream=stream)
+class GroupStream:
+    """One stream (a shard of the logical stream) as one consumer of the group reads it.
 
-
-def own_pending(entries, count: int, stop):
-    """The consumer's own pending entries, a batch at a time, oldest first.
-
-    These were delivered to this name before (a crash, a lost reply, a failure) and never
-    acknowledged. XREADGROUP with ID 0 instead of `>` re-reads them (and ignores BLOCK); we page
-    by the last ID seen. Each batch is processed before the next is read.
+    New entries are read one read ahead (stream_pubsub/read_ahead.py): what a half batch
+    processed is acknowledged, and what its handler returned is added to the fan-out stream, in
+    the round trip of the next read, in one MULTI when there is fan-out: the outputs and the XACK
+    happen together or not at all.
     """
-    last_id = "0"
-    while not stop:
-        batch = entries.read(count, last_id=last_id)
-        if not batch:
-            return
-        yield batch
-        last_id = batch[-1][0]
 
+    def __init__(self, connection, key: str, *, group: str, consumer: str, count: int, claim_idle: int, dlq, fanout):
+        self.db, self.key, self.group, self.consumer, self.count = connection.db, key, group, consumer, count
+        self.dlq, self.fanout = dlq, fanout
+        self.entries = ConsumerGroup(self.db, group, [key], consumer=consumer).streams[
+            key
+        ]  # walrus, as in the tutorial
+        self.sweep = Sweep(self.entries, consumer, claim_idle=claim_idle, count=count, where=connection.where)
+        self.ahead = ReadAhead(
+            connection.pool_for(key), key, group=group, consumer=consumer, count=count, fanout=fanout
+        )
+        self.trims = UnreadTrims(key, group)
+        self.unacked: list[bytes] = []  # processed, not acknowledged yet
+        self.outputs: list[dict] = []  # what the handler returned for them, to add with that XACK
+        self.unconfirmed: list[bytes] = []  # acknowledged on the wire, the reply not read yet
+        self.maybe_more = True  # unread entries may be waiting (its last read came back full)
+        self.last_delivered = b"0-0"  # the group's position after our last read
 
-def deliveries(entries, consumer: str, batch, others: int = 0) -> dict[bytes, int]:
-    """How many times each entry of a re-read or claimed batch was delivered (XPENDING).
+    def read_new(self, stop, limit: int):
+        """(entries, how many were trimmed unread) per half batch, about `limit` entries at most.
 
-    `others`: how many more of the consumer's pending entries may lie in the batch's ID range.
-    """
-    ids = [entry_id for entry_id, _ in batch]
-    rows = entries.pending(start=ids[0], stop=ids[-1], consumer=consumer, count=len(ids) + others + 100)
-    return {row["message_id"]: row["times_delivered"] for row in rows}
+        Process each before asking for the next: that is when its commit goes out, with the next
+        read. Every read in flight is answered before this ends.
+        """
+        ahead, taken = self.ahead, 0
+        if not ahead.reads_in_flight:
+            self.send(read=True)
+            self.send(read=True)  # the second read in flight: Redis answers it while we work
+        while (found := ahead.next_read()) is not None:
+            batch, info, before, after = found
+            self.maybe_more = len(batch) >= ahead.half
+            if after:
+                self.last_delivered = after[b"last-delivered-id"]
+            trimmed = self.trims.gap(info, before, after, len(batch)) if info and before else 0
+            yield batch, trimmed
+            taken += len(batch)
+            self.send(read=self.maybe_more and taken < limit and not stop)
 
+    def send(self, read: bool) -> None:
+        commit = (self.unacked, self.outputs)
+        self.ahead.send(commit, read)
+        if not self.fanout:
+            self.unconfirmed += self.unacked
+        self.unacked, self.outputs = [], []
 
-def holds_pending(entries, consumer: str) -> bool:
-    """True while the consumer has anything on the group's pending list."""
-    return bool(entries.pending(consumer=consumer, count=1))
+    def commit(self) -> None:
+        """Commit what was processed now and wait for Redis to confirm (before blocking, or exiting)."""
+        if self.unacked or self.outputs or self.ahead.expected:
+            self.send(read=False)
+            self.ahead.flush()
+        self.unconfirmed = []
 
+    def lost_connection(self) -> None:
+        """The connection dropped, perhaps after Redis ran what was sent: was it committed?
 
-def find_group(groups: list[dict], name: str) -> dict | None:
-    """One group of an XINFO GROUPS reply, by name."""
-    wanted = name.encode()
-    return next((g for g in groups if g["name"] == wanted), None)
+        Without fan-out the XACKs not confirmed are sent again (acknowledging twice does no harm).
+        With fan-out the XADDs must not be: the batch is dropped here, and what was not committed
+        is still pending with us, so re-reading our own pending entries processes it again, once.
+        """
+        self.ahead.abandon()
+        if self.fanout:
+            self.unacked, self.outputs = [], []
+        else:
+            self.unacked = self.unconfirmed + self.unacked
+        self.unconfirmed = []
+        self.maybe_more = True
+
+    def own_pending(self, stop):
+        """Our own pending entries, a batch at a time, oldest first (raw, like `read`).
+
+        These were delivered to this name before (a crash, a lost reply, a failure) and never
+        acknowledged. XREADGROUP with ID 0 instead of `>` re-reads them (and ignores BLOCK); we page
+        by the last ID seen. Each batch is processed before the next is read.
+        """
+        last_id = "0"
+        while not stop:
+            batch = entries(self.db.xreadgroup(self.group, self.consumer, {self.key: last_id}, count=self.count))
+            if not batch:
+                return
+            yield batch
+            last_id = batch[-1][0]
+
+    def deliveries(self, batch, others: int = 0) -> dict[bytes, int]:
+        """How many times each entry of a re-read or claimed batch was delivered (XPENDING).
+
+        `others`: how many more of our pending entries may lie in the batch's ID range.
+        """
+        first, last = batch[0][0], batch[-1][0]
+        rows = self.entries.pending(start=first, stop=last, consumer=self.consumer, count=len(batch) + others + 100)
+        return {row["message_id"]: row["times_delivered"] for row in rows}
+
+    def holds_pending(self) -> bool:
+        """True while we have anything on the group's pending list of this stream."""
+        return bool(self.entries.pending(consumer=self.consumer, count=1))
+
+    def forget(self) -> None:
+        """The group is gone: what we held means nothing now (an XACK would do nothing)."""
+        self.ahead.abandon()
+        self.unacked, self.outputs, self.unconfirmed = [], [], []
+        self.maybe_more = True
+
+    def group_lost_message(self) -> str:
+        return GROUP_LOST.format(group=self.group, stream=self.key)

@@ -1,8 +1,11 @@
-"""Processing a batch: the tutorial's `process_message` for each entry, and what becomes of it.
+"""Processing a batch: the handler for each entry, and what becomes of the entry.
 
-An entry that was processed is queued for the batch's XACK. One that failed stays pending: it is
-delivered again after --claim-idle, and dead-lettered once delivered more than --max-deliveries
-times. One that can never be processed (an invalid reading) is dead-lettered at once.
+processed (the handler returned)      queued for the batch's XACK, with what it returned
+                                      for --fanout
+failed (it raised)                    stays pending: delivered again after --claim-idle,
+                                      dead-lettered once delivered over --max-deliveries
+can never succeed (Unprocessable,     dead-lettered at once: copied to the dead-letter
+  an invalid reading, undecodable)    stream and acknowledged in one MULTI
 """
 
 from __future__ import annotations
@@ -10,31 +13,40 @@ from __future__ import annotations
 import random
 import sys
 
+import click
 import redis.exceptions as rex
 
+from . import Unprocessable
 from .dead_letters import dead_letter
 from .group import group_lost
-from .reading import InvalidReading, parse_reading
+from .replies import Undecodable, as_bytes_dict, decode
+
+SIMULATED = "simulated failure (--fail-rate)"
 
 
-class ProcessingFailed(Exception):
-    """Processing failed this time; a later delivery may succeed (the entry stays pending)."""
+class HandlerMisuse(click.ClickException):
+    """The handler returned something to publish, but there is no --fanout: a usage error."""
+
+    exit_code = 2
 
 
 class Processor:
-    def __init__(self, db, *, stream, group, consumer, dlq, max_deliveries, fail_rate, quiet, counts, say, describe):
-        self.db, self.stream, self.group, self.consumer, self.dlq = db, stream, group, consumer, dlq
-        self.max_deliveries, self.fail_rate, self.quiet = max_deliveries, fail_rate, quiet
+    def __init__(self, handler, *, group, consumer, max_deliveries, fail_rate, fanout: bool, counts, say, describe):
+        self.handler, self.group, self.consumer = handler, group, consumer
+        self.max_deliveries, self.fail_rate, self.fanout = max_deliveries, fail_rate, fanout
         self.counts, self.say, self.describe = counts, say, describe
         self.last_error: dict[bytes, str] = {}  # why an entry still pending here failed
 
-    def handle(self, batch, deliveries: dict[bytes, int] | None) -> list[bytes]:
-        """Process a batch and print it; the IDs to acknowledge (processed, or dead-lettered data-less).
+    def handle(self, shard, batch, deliveries: dict[bytes, int] | None) -> tuple[list[bytes], list[dict]]:
+        """(IDs to acknowledge, entries to add to the fan-out stream) for a batch of one shard.
 
-        Each entry is acknowledged only after it was processed and its line was written, so a
-        crash can redeliver at most this batch; nothing in it is lost.
+        Whatever the handler printed is flushed before this returns, so every entry is
+        acknowledged only after it was processed and its line written: a crash can redeliver
+        at most this batch, and nothing in it is lost.
         """
-        done, lines, processed = [], [], 0
+        done, outputs, handler, fail_rate = [], [], self.handler, self.fail_rate
+        if not batch:
+            return done, outputs
         for entry_id, fields in batch:
             if not fields:  # re-read or claimed after MAXLEN/XTRIM removed its data
                 self.counts.trimmed_pending += 1
@@ -43,43 +55,70 @@ class Processor:
             times = deliveries.get(entry_id, 1) if deliveries else 1
             if times > self.max_deliveries:
                 reason = self.last_error.get(entry_id, "never acknowledged (its consumer kept failing or died)")
-                self.give_up(entry_id, fields, times, f"delivered {times} times; last error: {reason}")
+                self.give_up(shard, entry_id, fields, times, f"delivered {times} times; last error: {reason}")
                 continue
             try:
-                sensor_id, temp, humidity = parse_reading(fields)
-                if self.fail_rate and random.random() < self.fail_rate:
-                    raise ProcessingFailed("simulated failure (--fail-rate)")
-            except InvalidReading as exc:  # retrying cannot help: dead-letter it now
-                self.give_up(entry_id, fields, times, f"invalid reading: {exc}")
+                if fail_rate and random.random() < fail_rate:
+                    raise _Simulated
+                result = handler(entry_id.decode(), decode(fields))
+            except Undecodable as exc:  # the handler never sees it
+                self.give_up(shard, entry_id, fields, times, f"cannot be decoded: {exc}")
                 continue
-            except ProcessingFailed as exc:  # stays pending: delivered again after --claim-idle
-                self.counts.failed += 1
-                self.last_error[entry_id] = str(exc)
-                self.say(f"failed {entry_id.decode()} (delivery {times}): {exc}; left pending for retry")
+            except Unprocessable as exc:  # retrying cannot help: dead-letter it now
+                self.give_up(shard, entry_id, fields, times, f"{exc.reason}: {exc}")
                 continue
+            except Exception as exc:  # this delivery failed; a later one may not
+                self.failed(
+                    entry_id, times, SIMULATED if isinstance(exc, _Simulated) else f"{type(exc).__name__}: {exc}"
+                )
+                continue
+            if result is not None:
+                try:
+                    outputs += self.published(result)
+                except TypeError as exc:
+                    self.failed(entry_id, times, f"the handler returned {exc}")
+                    continue
             if self.last_error:
                 self.last_error.pop(entry_id, None)
             done.append(entry_id)
-            processed += 1
-            if not self.quiet:
-                lines.append(f"{entry_id.decode()} {sensor_id} temp={temp:.4f} humidity={humidity:.4f}\n")
-        if lines:
-            sys.stdout.write("".join(lines))
-            sys.stdout.flush()
-        self.counts.processed += processed
-        return done
+        sys.stdout.flush()
+        self.counts.processed += len(done)
+        return done, outputs
 
-    def give_up(self, entry_id: bytes, fields: dict, times: int, reason: str) -> None:
+    def published(self, result) -> list[dict]:
+        """What the handler returned, as entries to add: a dict is one, a list of dicts several."""
+        if not self.fanout:
+            raise HandlerMisuse(
+                f"the handler returned {type(result).__name__} {str(result)[:60]}, but there is no --fanout to add it "
+                "to: pass --fanout STREAM, or return None"
+            )
+        entries = [result] if isinstance(result, dict) else result
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and e for e in entries):
+            raise TypeError(
+                f"{type(result).__name__} {str(result)[:60]}; return a non-empty dict, a list of them or None"
+            )
+        for entry in entries:
+            for name, value in entry.items():
+                if not isinstance(name, (str, bytes)) or not isinstance(value, (str, bytes, int, float)):
+                    raise TypeError(f"a field {name!r}: {value!r}; names and values are str, bytes or numbers")
+        return entries
+
+    def failed(self, entry_id: bytes, times: int, why: str) -> None:
+        self.counts.failed += 1
+        self.last_error[entry_id] = why
+        self.say(f"failed {entry_id.decode()} (delivery {times}): {why}; left pending for retry")
+
+    def give_up(self, shard, entry_id: bytes, fields, times: int, reason: str) -> None:
         """Dead-letter an entry: XADD to the dead-letter stream and XACK here, in one MULTI/EXEC."""
         try:
             dead_letter(
-                self.db,
-                dlq=self.dlq,
-                stream=self.stream,
+                shard.db,
+                dlq=shard.dlq,
+                stream=shard.key,
                 group=self.group,
                 consumer=self.consumer,
                 entry_id=entry_id,
-                fields=fields,
+                fields=as_bytes_dict(fields),
                 deliveries=times,
                 error=reason,
             )
@@ -91,4 +130,8 @@ class Processor:
             return
         self.last_error.pop(entry_id, None)
         self.counts.dead_lettered += 1
-        self.say(f"dead-lettered {entry_id.decode()} to {self.dlq}: {reason}")
+        self.say(f"dead-lettered {entry_id.decode()} to {shard.dlq}: {reason}")
+
+
+class _Simulated(Exception):
+    """--fail-rate: this delivery fails on purpose."""

@@ -16,8 +16,8 @@ forward, so a cut that is safe when computed stays safe.
 
 from __future__ import annotations
 
-from .group import find_group
 from .ids import PAGE, count_entries, count_pending, id_text, next_id, parse_id
+from .replies import as_dict
 
 
 def cut_for_maxlen(db, stream: str, maxlen: int, length: int) -> str | None:
@@ -93,51 +93,35 @@ def trim_stream(db, stream: str, *, maxlen: int | None, minid: str | None, safe:
 
 
 class UnreadTrims:
-    """A group's reads of new entries that also count what MAXLEN/XTRIM removed before the group
-    read it.
+    """Counting, for one consumer of a group, what MAXLEN/XTRIM removed before the group read it.
 
-    One MULTI/EXEC, so nothing happens between the look and the read: the XACK of the last batch,
-    the stream's info and the group's, the read (inside MULTI it never blocks), the group's info
+    GroupStream.read sends one MULTI/EXEC, so nothing happens between the look and the read: the
+    stream's info and the group's, the read (inside MULTI it never blocks), the group's info
     again. Entries were trimmed unread only if the group's last-delivered ID is older than the
     stream's first entry. Redis 7.2+/Valkey then move the group's entries-read counter past the
     gap (it grows by more than we read); Redis 7.0 does not, so we compute the gap from
     entries-added, XLEN and the counter, and remember that its counter now lags by that much.
+    The replies are raw (bytes keys).
     """
 
-    def __init__(self, db, stream: str, group: str, consumer: str, count: int):
-        self.db, self.stream, self.group, self.consumer, self.count = db, stream, group, consumer, count
+    def __init__(self, stream: str, group: str):
+        self.stream, self.group = stream, group
         self.counter_behind = 0  # how far Redis 7.0's entries-read lags after gaps we counted
 
-    def read(self, acks: list) -> tuple[list, int]:
-        """XACK `acks`, then XREADGROUP `>` (no BLOCK): (the entries read, how many were trimmed unread)."""
-        with self.db.pipeline(transaction=True) as tx:
-            if acks:  # what the last batch processed, acknowledged in this same round trip
-                tx.xack(self.stream, self.group, *acks)
-            tx.xinfo_stream(self.stream)
-            tx.xinfo_groups(self.stream)
-            tx.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=self.count)
-            tx.xinfo_groups(self.stream)
-            info, before, reply, after = tx.execute(raise_on_error=False)[-4:]
-        if isinstance(reply, Exception):
-            raise reply
-        batch = reply[0][1] if reply else []
-        if isinstance(info, Exception) or isinstance(before, Exception):
-            return batch, 0
-        return batch, self.gap(info, find_group(before, self.group), find_group(after, self.group), len(batch))
-
-    def gap(self, info: dict, before: dict | None, after: dict | None, read_now: int) -> int:
-        first = info.get("first-entry")
-        if not first or not before or parse_id(before["last-delivered-id"]) >= parse_id(first[0]):
+    def gap(self, info, before: dict | None, after: dict | None, read_now: int) -> int:
+        info = as_dict(info)
+        first = info.get(b"first-entry")
+        if not first or not before or parse_id(before[b"last-delivered-id"]) >= parse_id(first[0]):
             return 0  # no gap
-        read = before.get("entries-read")
-        if read is None and parse_id(before["last-delivered-id"]) == (0, 0):
+        read = before.get(b"entries-read")
+        if read is None and parse_id(before[b"last-delivered-id"]) == (0, 0):
             read = 0  # a group created on an empty stream has read nothing
         if read is None:
             return 0  # the server cannot tell (entries deleted with XDEL in between)
-        moved = ((after or {}).get("entries-read") or 0) - read
+        moved = ((after or {}).get(b"entries-read") or 0) - read
         if moved > read_now:
             return moved - read_now
-        gap = info["entries-added"] - info["length"] - read - self.counter_behind
+        gap = info[b"entries-added"] - info[b"length"] - read - self.counter_behind
         self.counter_behind += max(gap, 0)
         return max(gap, 0)
 
@@ -149,5 +133,5 @@ class UnreadTrims:
 
     def lag(self, group: dict | None) -> int | None:
         """The group's lag (XINFO GROUPS), corrected for what Redis 7.0 still counts after a gap."""
-        lag = (group or {}).get("lag")
+        lag = (group or {}).get(b"lag")
         return None if lag is None else max(0, lag - self.counter_behind)

@@ -225,7 +225,7 @@ def test_invalid_readings_are_dead_lettered_not_processed(r, server):
         ).decode(): "invalid reading: sensor_id is empty",
         r.xadd(
             STREAM, {"sensor_id": b"\xff\xfe", "temp": "0.5", "humidity": "0.5"}
-        ).decode(): "invalid reading: sensor_id is not valid UTF-8",
+        ).decode(): "cannot be decoded: sensor_id is not valid UTF-8",
     }
     good += add(r, 1, sensor="sensor2")
     originals = dict(r.xrange(STREAM))

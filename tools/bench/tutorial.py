@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 import time
 
-from stream_pubsub.reading import parse_reading
+from stream_pubsub.reading import check_reading
+from stream_pubsub.replies import decode
 
 from .sizes import BLOCK_TIME, STREAM
 
@@ -27,7 +28,7 @@ def tutorial_producer(url: str, n: int) -> float:
 def tutorial_consumer(url: str, group_id: str, n: int) -> float:
     """The tutorial's consumer loop: read one message per round trip, acknowledge each with its own XACK.
 
-    Processing is the same check consumer.py makes (parse_reading), so only the loop differs.
+    Processing is the same check consumer.py makes (check_reading), so only the loop differs.
     """
     from walrus import Database
 
@@ -39,7 +40,7 @@ def tutorial_consumer(url: str, group_id: str, n: int) -> float:
         streams = cg.read(1, block=BLOCK_TIME)
         for _stream_id, messages in streams:
             for message_id, message in messages:
-                parse_reading(message)  # process_message(message_id, message)
+                check_reading(decode(message))  # process_message(message_id, message)
                 cg.app_event.ack(message_id)  # the companion's spelling: walrus names it after the key
                 done += 1
     return done / (time.perf_counter() - started)

@@ -1,0 +1,156 @@
+"""Reading a shard through the group one read ahead, so Redis works while the handler does.
+
+A read through a group is real work for Redis: each entry it delivers goes on the pending
+list, and each XACK takes it off. Done in turn (read, process, acknowledge, read...), Redis waits
+for Python and Python waits for Redis. Here two reads of half a batch (--count / 2) are in
+flight: while the handler works on one half, Redis answers the next. After each half its XACK
+(and, with --fanout, its XADDs, in one MULTI with the XACK) goes out together with the next
+read. So no more than --count entries are ever delivered and not acknowledged: a crash still
+redelivers at most one batch.
+
+Each read is one MULTI/EXEC: the stream's and the group's XINFO, then XREADGROUP `>` (which never
+blocks inside MULTI), for counting what MAXLEN/XTRIM removed before the group read it. Replies
+are raw (stream_pubsub/replies.py) and read off the connection in the order the commands went.
+
+A slow handler must not hold entries that are not in hand: whoever keeps entries fresh (the
+Keeper thread) may first `take_in_flight()`, which reads the replies that have arrived, under the
+lock, so their entries are in hand and kept fresh too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+import redis.exceptions as rex
+from hiredis import pack_command
+
+from .replies import entries, group_info
+
+
+class ReadAhead:
+    def __init__(self, connection_pool, key: str, *, group: str, consumer: str, count: int, fanout: str | None):
+        self.pool, self.key, self.group, self.consumer, self.fanout = connection_pool, key, group, consumer, fanout
+        self.half = max(1, count // 2)
+        self.read_command = b"".join(
+            pack_command(c)
+            for c in (
+                ("MULTI",),
+                ("XINFO", "STREAM", key),
+                ("XINFO", "GROUPS", key),
+                ("XREADGROUP", "GROUP", group, consumer, "COUNT", self.half, "STREAMS", key, ">"),
+                ("XINFO", "GROUPS", key),
+                ("EXEC",),
+            )
+        )
+        self.conn = None
+        self.expected: deque = deque()  # what the replies still on the wire answer: "read" or "commit"
+        self.arrived: deque = deque()  # reads taken off the wire early (take_in_flight), in order
+        self.lock = threading.Lock()
+        self.error: Exception | None = None  # a commit Redis refused (raised at the next flush)
+
+    @property
+    def reads_in_flight(self) -> int:
+        return self.expected.count("read") + len(self.arrived)
+
+    def send(self, commit: tuple[list, list], read: bool) -> None:
+        """Send the commit of a processed half (XACK, with the fan-out XADDs in a MULTI) and maybe a read."""
+        unacked, outputs = commit
+        parts = []
+        if outputs:
+            parts += [pack_command(("MULTI",))]
+            parts += [pack_command(("XADD", self.fanout, "*", *_flat(o))) for o in outputs]
+            parts += [pack_command(("XACK", self.key, self.group, *unacked))] if unacked else []
+            parts += [pack_command(("EXEC",))]
+        elif unacked:
+            parts += [pack_command(("XACK", self.key, self.group, *unacked))]
+        with self.lock:
+            if self.conn is None:
+                self.conn = self.pool.get_connection()
+            if parts:
+                self.expected.append(("commit", len(parts)))
+            if read:
+                parts.append(self.read_command)
+                self.expected.append(("read", 6))
+            if parts:
+                self.conn.send_packed_command(parts, check_health=False)
+
+    def next_read(self):
+        """The next read's (entries, stream info, group before, group after); None when none is in flight."""
+        with self.lock:
+            while not self.arrived:
+                if not self.expected:
+                    return None
+                self._take_one()
+            found = self.arrived.popleft()
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def take_in_flight(self) -> list:
+        """Take every reply still on the wire (the Keeper: so no delivered entry sits unseen); their IDs."""
+        with self.lock:
+            try:
+                while self.expected:
+                    self._take_one()
+            except (rex.ConnectionError, rex.TimeoutError) as exc:
+                self.expected.clear()
+                self.arrived.append(exc)  # the main loop meets it at its next read
+            return [entry_id for found in self.arrived if not isinstance(found, Exception) for entry_id, _ in found[0]]
+
+    def flush(self) -> None:
+        """Wait for every commit sent (before blocking, before exiting); raise one Redis refused."""
+        with self.lock:
+            while self.expected:
+                self._take_one()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _take_one(self) -> None:
+        kind, replies = self.expected.popleft()
+        got, failed = [], None
+        for _ in range(replies):
+            try:
+                got.append(self.conn.read_response())
+            except rex.ResponseError as exc:  # an error at queue time, or EXECABORT
+                failed = failed or exc
+                got.append(exc)
+        if kind == "commit":
+            last = got[-1]
+            if failed is not None or (isinstance(last, list) and any(isinstance(r, Exception) for r in last)):
+                self.error = self.error or failed or next(r for r in last if isinstance(r, Exception))
+            return
+        if failed is not None:
+            self.arrived.append(failed)
+            return
+        info, before, reply, after = got[-1]
+        if isinstance(reply, Exception):
+            self.arrived.append(reply)
+            return
+        name = self.group.encode()
+        before = None if isinstance(before, Exception) else group_info(before, name)
+        after = None if isinstance(after, Exception) else group_info(after, name)
+        self.arrived.append((entries(reply), None if isinstance(info, Exception) else info, before, after))
+
+    def abandon(self) -> None:
+        """The connection failed: drop it and whatever was on the wire (what was delivered and not
+        seen stays pending with us, and is re-read as our own pending entries)."""
+        with self.lock:
+            if self.conn is not None:
+                self.conn.disconnect()
+                self.pool.release(self.conn)
+            self.conn = None
+            self.expected.clear()
+            self.arrived.clear()
+            self.error = None
+
+    def close(self) -> None:
+        with self.lock:
+            if self.conn is not None:
+                self.pool.release(self.conn)
+                self.conn = None
+
+
+def _flat(entry: dict) -> list:
+    return [part for pair in entry.items() for part in pair]

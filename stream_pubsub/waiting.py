@@ -1,0 +1,76 @@
+"""Waiting for new entries on every shard at once, without polling.
+
+On one Redis, one XREADGROUP names every shard and BLOCKs until an XADD to any of them (or
+--block ms): the entries it returns are delivered, like any read. A blocked reader is served right
+after the XADD, before any later trim, so this read never skips entries.
+
+On a cluster one command cannot name keys of several slots (CROSSSLOT), so each shard has a
+thread that waits with XREAD BLOCK from the group's last-delivered ID on that shard: XREAD
+delivers nothing (no pending entry is made), it only wakes the consumer, which then reads the
+shard through the group as usual. An idle consumer's threads wake once per --block.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis.exceptions as rex
+
+from .replies import streams
+
+
+class Together:
+    """One XREADGROUP ... BLOCK over all the shards (one Redis, or a single shard on a cluster)."""
+
+    def __init__(self, db, shards, *, group: str, consumer: str, count: int):
+        self.db, self.group, self.consumer, self.count = db, group, consumer, count
+        self.by_key = {shard.key.encode(): shard for shard in shards}
+
+    def wait(self, block_ms: int) -> list[tuple]:
+        """[(shard, entries)] delivered by one blocking read; [] after block_ms with nothing."""
+        reply = self.db.xreadgroup(
+            self.group, self.consumer, {shard.key: ">" for shard in self.by_key.values()}, self.count, block_ms
+        )
+        return [(self.by_key[key], found) for key, found in streams(reply) if found]
+
+    def close(self) -> None:
+        pass
+
+
+class Apart:
+    """A thread per shard, each waiting with XREAD BLOCK (a cluster, more than one shard)."""
+
+    def __init__(self, db, shards, *, block_ms: int):
+        self.db, self.shards, self.block_ms = db, shards, block_ms
+        self.woken = threading.Event()
+        self.closed = False
+        self.threads = [threading.Thread(target=self._watch, args=(s,), daemon=True) for s in shards]
+        for thread in self.threads:
+            thread.start()
+
+    def wait(self, block_ms: int) -> list[tuple]:
+        """Sleep until a shard has entries after the group's position (or block_ms); mark it."""
+        self.woken.wait(block_ms / 1000)
+        self.woken.clear()
+        return []
+
+    def _watch(self, shard) -> None:
+        while not self.closed:
+            after = shard.last_delivered
+            try:
+                reply = self.db.xread({shard.key: after}, count=1, block=self.block_ms)
+            except (rex.ConnectionError, rex.TimeoutError, rex.ResponseError):
+                shard.maybe_more = True  # the main loop finds out what is wrong, and says so
+                self.woken.set()
+                self.woken.wait(0.5)  # not in a tight loop while Redis is away
+                continue
+            if reply and not self.closed:
+                shard.maybe_more = True
+                self.woken.set()
+                while shard.last_delivered == after and shard.maybe_more and not self.closed:
+                    time.sleep(0.005)  # until the main loop has read past it
+
+    def close(self) -> None:
+        self.closed = True
+        self.woken.set()
