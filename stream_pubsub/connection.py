@@ -29,22 +29,34 @@ SOCKET_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 2.0
 
 
-class Connection:
-    """A walrus Database (`.db`) and the URL it came from, so errors can name where (masked)."""
+# What waiting until Redis is back can heal: it went away, or (a cluster) a slot changed hands.
+TRANSIENT = (rex.ConnectionError, rex.TimeoutError)
+CLUSTER_TRANSIENT = (*TRANSIENT, rex.ClusterError, rex.TryAgainError, rex.AskError, rex.RedisClusterException)
 
-    cluster = False  # a Redis Cluster (then .db is a RedisCluster)
-    transient = (rex.ConnectionError, rex.TimeoutError)  # what waiting until Redis is back can heal
+
+class Connection:
+    """A walrus Database, or a RedisCluster for a cluster (`.db`), and the URL it came from, so
+    errors can name where (masked).
+
+    Any node of a Redis or Valkey cluster will do: `check()` notices that the node is a cluster
+    node (INFO cluster) and connects to the whole cluster instead. walrus has no cluster client,
+    but its containers (ConsumerGroup, Stream) work on a RedisCluster as they do on a Database.
+    """
+
+    cluster = False
+    transient = TRANSIENT
 
     def __init__(self, url: str, *, read_timeout: float = 0.0):
         self.url = url
         self.where = where(url)
+        self.socket_timeout = SOCKET_TIMEOUT + read_timeout
         try:
             # retry=0: we decide about retrying ourselves (redis-py's default retries an XADD
             # whose reply was lost, which stores it twice, and takes ~4 s to say "down").
             self.db = Database.from_url(
                 url,
                 socket_connect_timeout=CONNECT_TIMEOUT,
-                socket_timeout=SOCKET_TIMEOUT + read_timeout,
+                socket_timeout=self.socket_timeout,
                 retry=Retry(ExponentialBackoff(), 0),
             )
             db = urlsplit(url).path.replace("/", "") if url.startswith(("redis://", "rediss://")) else ""
@@ -56,11 +68,17 @@ class Connection:
             raise click.ClickException(f"invalid Redis URL {mask_url(url)!r}: {scrub(str(exc), url)}")
 
     def pool_for(self, key: str):
-        """The connection pool of the node that holds the key."""
+        """The connection pool of the node that holds the key (on a cluster: its master now)."""
+        if self.cluster:
+            return self.db.get_node_from_key(key).redis_connection.connection_pool
         return self.db.connection_pool
 
+    def node_of(self, key: str) -> str:
+        """host:port of the server that holds the key."""
+        return self.db.get_node_from_key(key).name if self.cluster else self.where
+
     def check(self) -> None:
-        """Fail fast, with one line, if nothing usable answers at the URL.
+        """Fail fast, with one line, if nothing usable answers at the URL; notice a cluster.
 
         A server that answers but is still loading its data (it just restarted) is waited for.
         """
@@ -69,6 +87,31 @@ class Connection:
                 self.db.ping()
             except rex.BusyLoadingError as exc:
                 self.wait_until_back(None, exc)
+            try:
+                enabled = self.db.info("cluster").get("cluster_enabled") == 1
+            except rex.ResponseError:  # INFO not allowed for this user: a plain Redis, as far as we can tell
+                enabled = False
+            if enabled:
+                self.join_cluster()
+
+    def join_cluster(self) -> None:
+        """Talk to the whole cluster (RedisCluster), starting from the node of the URL.
+
+        No retries inside redis-py: they are spent in milliseconds, while a failover takes a node
+        timeout and a second or two; `wait_until_back` backs off for as long as it takes. BLOCK
+        reads stay below the socket timeout, as on one node.
+        """
+        from redis.backoff import NoBackoff
+        from redis.cluster import RedisCluster
+
+        self.db.close()
+        self.db = RedisCluster.from_url(
+            self.url,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=self.socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self.cluster, self.transient = True, CLUSTER_TRANSIENT
 
     def errors(self, key: str | None = None):
         """`with connection.errors(key=stream):` turns a Redis error into one line and exit 1."""
@@ -87,6 +130,8 @@ class Connection:
             return f"Redis at {self.where} is loading its data (it has just started)"
         if isinstance(exc, (rex.ConnectionError, rex.TimeoutError)):
             return f"cannot reach Redis at {self.where} ({text or type(exc).__name__}); {START_HINT}"
+        if isinstance(exc, (rex.RedisClusterException, rex.ClusterError)):
+            return f"the Redis Cluster of {self.where} is not usable now ({text or type(exc).__name__})"
         if text.startswith("WRONGTYPE"):
             what = f"the key {key!r}" if key else "a key it was given"
             return f"{what} at {self.where} holds another type of value, not a stream (WRONGTYPE); left untouched"
@@ -109,8 +154,8 @@ class Connection:
         while not stop:
             pause(stop, delay)
             try:
-                self.db.ping()
-            except (rex.ConnectionError, rex.TimeoutError) as again:
+                self.answers()
+            except self.transient as again:
                 if isinstance(again, rex.AuthenticationError):
                     raise click.ClickException(self.describe(again))
                 delay = min(delay * 2, 2.0)
@@ -119,6 +164,16 @@ class Connection:
                 raise click.ClickException(self.describe(again))
             click.echo(f"reconnected to {self.where} after {time.monotonic() - started:.1f}s", err=True)
             return
+
+    def answers(self) -> None:
+        """PING; on a cluster: learn the slots anew, then PING every master (one is missing until
+        its replica has taken over)."""
+        if not self.cluster:
+            self.db.ping()
+            return
+        self.db.nodes_manager.initialize()
+        for node in self.db.get_primaries():
+            node.redis_connection.ping()
 
 
 def connect(url: str, *, read_timeout: float = 0.0) -> Connection:
@@ -138,6 +193,6 @@ class _ErrorsToClick:
         return self.connection
 
     def __exit__(self, kind, exc, tb):
-        if exc is not None and isinstance(exc, rex.RedisError):
+        if exc is not None and isinstance(exc, (rex.RedisError, rex.RedisClusterException)):
             raise click.ClickException(self.connection.describe(exc, self.key)) from None
         return False

@@ -29,8 +29,10 @@ from .replies import entries, group_info
 
 
 class ReadAhead:
-    def __init__(self, connection_pool, key: str, *, group: str, consumer: str, count: int, fanout: str | None):
-        self.pool, self.key, self.group, self.consumer, self.fanout = connection_pool, key, group, consumer, fanout
+    def __init__(self, pool_of, key: str, *, group: str, consumer: str, count: int, fanout: str | None):
+        """pool_of(): the connection pool of the node that holds the key now (a cluster's slot can move)."""
+        self.pool_of, self.key, self.group, self.consumer, self.fanout = pool_of, key, group, consumer, fanout
+        self.pool = None
         self.half = max(1, count // 2)
         self.read_command = b"".join(
             pack_command(c)
@@ -66,6 +68,7 @@ class ReadAhead:
             parts += [pack_command(("XACK", self.key, self.group, *unacked))]
         with self.lock:
             if self.conn is None:
+                self.pool = self.pool_of()
                 self.conn = self.pool.get_connection()
             if parts:
                 self.expected.append(("commit", len(parts)))

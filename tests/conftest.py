@@ -142,3 +142,38 @@ def wait_for(condition, timeout: float = 10, interval: float = 0.05, what: str =
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(server_binary, tmp_path_factory):
+    """A Redis Cluster of 3 masters and 3 replicas of the session's server binary, shared by the
+    tests that do not harm it (each empties it first: see `cluster`)."""
+    from stream_pubsub.local_cluster import LocalCluster
+
+    with LocalCluster(server_binary, folder=str(tmp_path_factory.mktemp("cluster"))) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster(shared_cluster):
+    """The session's cluster, emptied for this test (FLUSHALL on every master)."""
+    for node in shared_cluster.masters():
+        shared_cluster.client(node).flushall()
+    return shared_cluster
+
+
+@pytest.fixture
+def own_cluster(server_binary, tmp_path):
+    """A cluster of the test's own, for a test that kills, freezes, fails over or reshards it."""
+    from stream_pubsub.local_cluster import LocalCluster
+
+    clusters = []
+
+    def start(masters=3, replicas=1):
+        c = LocalCluster(server_binary, masters=masters, replicas=replicas, folder=str(tmp_path / f"c{len(clusters)}"))
+        clusters.append(c)
+        return c.start()
+
+    yield start
+    for c in clusters:
+        c.stop()
