@@ -63,13 +63,11 @@ class GroupStream:
     def __init__(self, connection, key: str, *, group: str, consumer: str, count: int, claim_idle: int, dlq, fanout):
         self.db, self.key, self.group, self.consumer, self.count = connection.db, key, group, consumer, count
         self.dlq, self.fanout = dlq, fanout
-        self.entries = ConsumerGroup(self.db, group, [key], consumer=consumer).streams[
-            key
-        ]  # walrus, as in the tutorial
+        # walrus's consumer group, as in the tutorial: pending entries, claiming, acknowledging
+        self.entries = ConsumerGroup(self.db, group, [key], consumer=consumer).streams[key]
         self.sweep = Sweep(self.entries, consumer, claim_idle=claim_idle, count=count, where=connection.where)
-        self.ahead = ReadAhead(
-            connection.pool_for(key), key, group=group, consumer=consumer, count=count, fanout=fanout
-        )
+        pool_of = lambda: connection.pool_for(key)  # noqa: E731 (a cluster's slot can move to another master)
+        self.ahead = ReadAhead(pool_of, key, group=group, consumer=consumer, count=count, fanout=fanout)
         self.trims = UnreadTrims(key, group)
         self.unacked: list[bytes] = []  # processed, not acknowledged yet
         self.outputs: list[dict] = []  # what the handler returned for them, to add with that XACK
