@@ -7,7 +7,6 @@ group's upkeep it calls is in stream_pubsub/ (group.py, claiming.py, processing.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 
@@ -19,14 +18,13 @@ from stream_pubsub import handler as handlers
 from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection
 from stream_pubsub.group import GroupStream, ensure_group, group_lost
+from stream_pubsub.ids import ID
 from stream_pubsub.keeping import Keeper
 from stream_pubsub.processing import Processor
-from stream_pubsub.replies import group_info, raw_replies
+from stream_pubsub.replies import raw_replies
 from stream_pubsub.status import StatusLine
 from stream_pubsub.stopping import Stop, StopNow
-from stream_pubsub.waiting import Apart, Together
-
-ID_PATTERN = re.compile(r"^\d+(-\d+)?$")
+from stream_pubsub.waiting import waiter
 
 
 class Consumer:
@@ -43,9 +41,7 @@ class Consumer:
                                    fail_rate=settings["fail_rate"], fanout=bool(layout[0][2]), counts=self.counts,
                                    say=self.warn, describe=connection.describe)  # fmt: skip
         self.keeper = Keeper(name, settings["claim_idle"])  # keeps slow work from being claimed
-        apart = connection.cluster and len(self.shards) > 1
-        self.waiter = (Apart(self.db, self.shards, block_ms=block) if apart
-                       else Together(self.db, self.shards, group=group, consumer=name, count=count))  # fmt: skip
+        self.waiter = waiter(connection, self.shards, group=group, consumer=name, count=count, block_ms=block)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -65,20 +61,30 @@ class Consumer:
                     time.sleep(min(0.1, *(shard.sweep.until() for shard in self.shards)))
                 else:
                     self.wait_for_new()
-            except self.connection.transient as exc:
-                for shard in self.shards:
-                    shard.lost_connection()
-                self.connection.wait_until_back(self.stop, exc)  # one line, then backoff until it answers
-                recover = True
+            except self.connection.transient as exc:  # Redis went away, or a cluster's slot moved
+                recover = self.reconnect(exc)
             except rex.ResponseError as exc:
-                if not group_lost(exc):
+                if self.connection.moved(exc):  # Redis 7.0 unblocks a reader so when a slot moves
+                    recover = self.reconnect(exc)
+                elif group_lost(exc):  # FLUSHALL or DEL removed the group: XGROUP CREATE ... 0 again
+                    self.regroup()
+                else:
                     raise
-                for shard in self.shards:  # FLUSHALL or DEL removed the group: XGROUP CREATE ... 0 again
-                    shard.forget()
-                    if ensure_group(self.db, shard.key, self.group, "0"):  # (a moved slot says the same: read again)
-                        self.warn(shard.group_lost_message())
         self.commit_all()
         self.waiter.close()
+
+    def reconnect(self, exc: Exception) -> bool:
+        """One line, back off until it answers, then read again, first what is pending with us."""
+        for shard in self.shards:
+            shard.lost_connection()
+        self.connection.wait_until_back(self.stop, exc)
+        return True
+
+    def regroup(self) -> None:
+        for shard in self.shards:
+            shard.forget()
+            if ensure_group(self.db, shard.key, self.group, "0"):  # (not created: it had only moved)
+                self.warn(shard.group_lost_message())
 
     def recover_own_pending(self) -> None:
         """Process our own pending entries: delivered to this name before, never acknowledged."""
@@ -130,11 +136,8 @@ class Consumer:
 
     # -- processing --------------------------------------------------------------------
     def process(self, shard, batch, deliveries: dict[bytes, int] | None = None) -> None:
-        """process_message for each entry (the handler, through stream_pubsub/processing.py).
-
-        What succeeded is acknowledged with the shard's next read, in the same round trip, and
-        always before this consumer blocks, so a crash can redeliver at most the batch in hand.
-        """
+        """process_message for each entry (the handler, through stream_pubsub/processing.py); what
+        succeeded is acknowledged with the shard's next read, and always before this consumer blocks."""
         self.keeper.hold(shard, [entry_id for entry_id, _ in batch])
         done, outputs = self.processor.handle(shard, batch, deliveries)
         shard.unacked += done
@@ -155,15 +158,14 @@ class Consumer:
         return shard.deliveries(batch, len(self.processor.last_error) + len(shard.unacked))
 
     def group_lag(self) -> int | None:
-        lags = [s.trims.lag(group_info(self.db.xinfo_groups(s.key), self.group.encode())) for s in self.shards]
-        return None if None in lags else sum(lags)
+        return None if None in (lags := [shard.lag() for shard in self.shards]) else sum(lags)
 
     def warn(self, text: str) -> None:
         click.echo(f"{self.name}: {text}", err=True)
 
 
 def _start_id(ctx, param, value: str) -> str:
-    if value != "$" and not ID_PATTERN.match(value):
+    if value != "$" and not ID.match(value):
         raise click.BadParameter("use $ (only new entries), 0 (the whole history) or an ID like 1700000000000-0")
     return value
 

@@ -15,8 +15,10 @@ from functools import partial
 
 import click
 import redis.exceptions as rex
+from walrus.containers import Stream
 
 import config
+from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection
 from stream_pubsub.publishing import Publisher
 from stream_pubsub.reading import make_reading
@@ -28,15 +30,20 @@ ID_PATTERN = re.compile(r"^\d+(-(\d+|\*))?$")
 
 def send_one(publisher: Publisher, reading: dict[str, str], entry_id: str = "*", *, patient: bool = True) -> None:
     """One XADD, the tutorial's `stream.add(reading)`. Patient: retried until stored (Redis down,
-    restarting or full); otherwise a server that is down is an error now."""
-    stream = publisher.connection.db.Stream(publisher.stream)
+    restarting, full, or a cluster's slot moving); otherwise a server that is down is an error now."""
+    stream = Stream(publisher.connection.db, publisher.stream)  # walrus, as in the tutorial
     while True:
         try:
+            if publisher.wait_replicas:  # XADD, then WAIT until N replicas have it (or the timeout)
+                new_id, replicas = publisher.add_confirmed(reading, entry_id)
+                if replicas < publisher.wait_replicas:
+                    return publisher.not_confirmed([new_id], replicas)
+                break
             # XADD <stream> [MAXLEN ~ N] * field value ...: Redis stores the reading and answers
             # with the ID it gave it, <milliseconds>-<sequence> (`*` asks Redis to choose).
             new_id = stream.add(reading, id=entry_id, maxlen=publisher.maxlen, approximate=publisher.approximate)
             break
-        except (rex.ConnectionError, rex.TimeoutError) as exc:
+        except publisher.connection.transient as exc:
             if not patient and not isinstance(exc, rex.BusyLoadingError):
                 raise  # down at start: say so now; restarting (LOADING): wait for it
             # The XADD may have been stored and only its reply lost: sending it again can
@@ -67,6 +74,7 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
 @click.command()
 @click.argument("sensor", callback=config.not_empty)
 @config.redis_options
+@config.shards_option
 @click.option(
     "--count",
     default=1,
@@ -98,8 +106,32 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
     callback=_fields,
     help="Set a field yourself, e.g. --field temp=hot to publish a reading no consumer can use.",
 )
+@click.option(
+    "--wait-replicas",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Count a reading as sent only once this many replicas have it (WAIT); not confirmed in time: said, "
+    "and the producer exits 1 at the end.",
+)
+@click.option(
+    "--wait-timeout", default=1000, show_default=True, type=click.IntRange(min=1), help="WAIT's timeout, in ms."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; one summary at the end.")
-def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fields, quiet):
+def main(
+    sensor,
+    redis_url,
+    stream,
+    shards,
+    count,
+    interval,
+    maxlen,
+    exact,
+    entry_id,
+    fields,
+    wait_replicas,
+    wait_timeout,
+    quiet,
+):
     """Publish random readings of SENSOR (temp, humidity) to the stream.
 
     \b
@@ -113,13 +145,17 @@ def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fi
         raise click.UsageError("--id sets the ID of one reading; use it with --count 1")
     if exact and maxlen is None:
         raise click.UsageError("--exact goes with --maxlen")
-    stop = Stop()
-    connection = Connection(redis_url)
-    publisher = Publisher(connection, stream=stream, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop)
+    stop, connection = Stop(), Connection(redis_url)
     reading = partial(make_reading, sensor, fields)  # a new random reading each time it is called
     started = time.monotonic()
     try:
         with connection.errors(key=stream):
+            connection.check()  # fails fast, in one line, if Redis is down; notices a cluster
+            # With --shards N the reading goes to its sensor's shard (stream_pubsub/shards.py).
+            n = sharding.resolve(connection.db, stream, shards, where=connection.where)
+            key = sharding.keys(stream, n)[sharding.route(sensor, n)]
+            publisher = Publisher(connection, stream=key, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop,
+                                  wait_replicas=wait_replicas, wait_ms=wait_timeout)  # fmt: skip
             try:
                 if count == 1 or interval or count == 0:
                     # The first reading fails fast: a server that is down now is an error, not a wait.
@@ -135,13 +171,12 @@ def main(sensor, redis_url, stream, count, interval, maxlen, exact, entry_id, fi
                 raise
     except StopNow:
         sys.exit(130)
-    if quiet or count != 1:
-        elapsed = time.monotonic() - started
-        click.echo(
-            f"sent {publisher.sent} readings from {sensor} to {stream} in {elapsed:.2f}s "
-            f"({publisher.sent / max(elapsed, 1e-9):.0f}/s)",
-            err=True,
-        )
+    if quiet or count != 1 or publisher.unconfirmed:
+        elapsed, sent, missed = time.monotonic() - started, publisher.sent, publisher.unconfirmed
+        not_confirmed = f"; {missed} stored but not confirmed by {wait_replicas} replicas" if missed else ""
+        click.echo(f"sent {sent} readings from {sensor} to {publisher.stream} in {elapsed:.2f}s "
+                   f"({sent / max(elapsed, 1e-9):.0f}/s){not_confirmed}", err=True)  # fmt: skip
+    sys.exit(1 if publisher.unconfirmed else 0)
 
 
 def _explain_id_error(exc: rex.ResponseError, entry_id: str | None) -> None:

@@ -145,6 +145,9 @@ class Connection:
         """
         if isinstance(exc, (rex.AuthenticationError, rex.NoPermissionError)):
             raise click.ClickException(self.describe(exc))
+        if self.moved(exc):  # nothing went away: learn where the slot is now, quietly
+            self.db.nodes_manager.initialize()
+            return
         if isinstance(exc, rex.BusyLoadingError):
             click.echo(f"{self.describe(exc)}; waiting", err=True)
         else:
@@ -164,6 +167,11 @@ class Connection:
                 raise click.ClickException(self.describe(again))
             click.echo(f"reconnected to {self.where} after {time.monotonic() - started:.1f}s", err=True)
             return
+
+    def moved(self, exc: Exception) -> bool:
+        """A cluster's slot is elsewhere now, or on its way (migration; Redis 7.0 also unblocks a
+        reader whose slot moved with `UNBLOCKED ...`): read again, from where it is."""
+        return self.cluster and (isinstance(exc, (rex.AskError, rex.TryAgainError)) or str(exc).startswith("UNBLOCKED"))
 
     def answers(self) -> None:
         """PING; on a cluster: learn the slots anew, then PING every master (one is missing until

@@ -12,7 +12,7 @@ from walrus.containers import ConsumerGroup
 
 from .claiming import Sweep
 from .read_ahead import ReadAhead
-from .replies import entries
+from .replies import entries, group_info
 from .trimming import UnreadTrims
 
 
@@ -33,16 +33,11 @@ def group_lost(exc: rex.ResponseError) -> bool:
 
     Redis 7.0 tells a reader blocked at that moment "UNBLOCKED the stream key no longer
     exists"; every other command, and later servers, say NOGROUP. On a cluster the same words
-    mean the stream's slot moved to another master: read again (see `slot_moved`).
+    may mean the stream's slot moved to another master: creating the group again then finds it
+    there (BUSYGROUP), and nothing is said.
     """
     text = str(exc)
     return text.startswith("NOGROUP") or ("UNBLOCKED" in text and "no longer exists" in text)
-
-
-def slot_moved(exc: rex.ResponseError) -> bool:
-    """Redis 7.0 unblocks a reader whose slot moved (failover, migration): read again."""
-    text = str(exc)
-    return text.startswith("UNBLOCKED") or text.startswith(("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"))
 
 
 GROUP_LOST = (
@@ -147,6 +142,10 @@ class GroupStream:
         first, last = batch[0][0], batch[-1][0]
         rows = self.entries.pending(start=first, stop=last, consumer=self.consumer, count=len(batch) + others + 100)
         return {row["message_id"]: row["times_delivered"] for row in rows}
+
+    def lag(self) -> int | None:
+        """How many entries of this stream the group has not read yet (None: the server cannot tell)."""
+        return self.trims.lag(group_info(self.db.xinfo_groups(self.key), self.group.encode()))
 
     def holds_pending(self) -> bool:
         """True while we have anything on the group's pending list of this stream."""

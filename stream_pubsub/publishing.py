@@ -4,6 +4,12 @@ One XADD per round trip is what the tutorial's producer does, and producer.py do
 reading or with --interval. Without --interval, `send_many` writes BATCH XADDs at a time, packed by
 hiredis into one write (a pipeline, no MULTI: nothing needs to be atomic), and makes the next
 batch while Redis works through the one just written.
+
+With --wait-replicas N a reading counts as sent only once N replicas of the server that stored
+it have it: WAIT N <timeout> right after the XADD (or the batch), on that server's own connection
+(a cluster client would send WAIT to another node, which answers for nobody's writes). WAIT
+narrows the window in which a failover loses acknowledged writes; it does not close it: a
+replica that has the entry can still lose the election to one that has not.
 """
 
 from __future__ import annotations
@@ -17,14 +23,19 @@ import redis.exceptions as rex
 from hiredis import pack_command
 
 BATCH = 1000  # readings per pipelined round trip when sending without --interval
+MOVED = (rex.AskError, rex.TryAgainError, rex.ClusterDownError)  # a cluster's slot is elsewhere, or moving
 
 
 class Publisher:
-    def __init__(self, connection, *, stream: str, maxlen: int | None, exact: bool, quiet: bool, stop):
+    def __init__(
+        self, connection, *, stream: str, maxlen, exact: bool, quiet: bool, stop, wait_replicas=0, wait_ms=1000
+    ):
         self.connection, self.stream = connection, stream
         self.maxlen, self.approximate = maxlen, not exact
         self.quiet, self.stop = quiet, stop
+        self.wait_replicas, self.wait_ms = wait_replicas, wait_ms
         self.sent = 0
+        self.unconfirmed = 0  # stored, but not on --wait-replicas replicas in time
         self.full_since = None  # when Redis first answered OOM for the current attempt
 
     def stored(self, ids) -> None:
@@ -37,14 +48,43 @@ class Publisher:
             sys.stdout.write("".join(f"message {i.decode()} sent\n" for i in ids))
             sys.stdout.flush()
 
+    def not_confirmed(self, ids, replicas: int) -> None:
+        """Stored, but WAIT timed out before --wait-replicas replicas had them: said, and counted."""
+        self.unconfirmed += len(ids)
+        which = (
+            f"message {ids[0].decode()}"
+            if len(ids) == 1
+            else f"{len(ids)} messages {ids[0].decode()}..{ids[-1].decode()}"
+        )
+        click.echo(
+            f"{which} stored but not confirmed by {self.wait_replicas} replica{'s' * (self.wait_replicas != 1)} "
+            f"within {self.wait_ms} ms (only {replicas} had {'it' if len(ids) == 1 else 'them'}); not counted as sent",
+            err=True,
+        )
+
     def wait_if_full(self, exc: Exception) -> None:
-        """Redis at maxmemory refuses writes with OOM: wait and retry, saying so once."""
+        """Redis at maxmemory refuses writes with OOM: wait and retry, saying so once. A cluster's
+        slot that moved (MOVED, ASK, TRYAGAIN): learn where it is now, and retry."""
+        if isinstance(exc, MOVED) and self.connection.cluster:
+            self.connection.db.nodes_manager.initialize()
+            self.stop.sleep(0.05)
+            return
         if not isinstance(exc, rex.OutOfMemoryError):
             raise exc
         if self.full_since is None:
             self.full_since = time.monotonic()
             click.echo(f"Redis at {self.connection.where} is full (OOM); retrying until it has room", err=True)
         self.stop.sleep(0.5)
+
+    def add_confirmed(self, reading: dict, entry_id: str = "*") -> tuple[bytes, int]:
+        """XADD then WAIT, on the connection of the server that holds the stream: (ID, replicas that have it)."""
+        db = self.connection.db
+        node = db.get_node_from_key(self.stream).redis_connection if self.connection.cluster else db
+        with node.pipeline(transaction=False) as pipe:
+            pipe.xadd(self.stream, reading, id=entry_id, maxlen=self.maxlen, approximate=self.approximate)
+            pipe.wait(self.wait_replicas, self.wait_ms)
+            new_id, replicas = pipe.execute()
+        return new_id, replicas
 
     def send_many(self, make_reading, count: int) -> None:
         """`count` readings from make_reading(), in batches of BATCH pipelined XADDs.
@@ -55,27 +95,40 @@ class Publisher:
         """
         batches = self.batches(make_reading, count)
         batch, upcoming = next(batches, None), None
-        pool = self.connection.db.connection_pool
-        conn = pool.get_connection()
+        pool = conn = None
         try:
             while batch:
                 readings, packed = batch
                 try:
-                    conn.send_packed_command([packed])
+                    if conn is None:
+                        pool = self.connection.pool_for(self.stream)  # on a cluster: its master now
+                        conn = pool.get_connection()
+                    wait = [pack_command(("WAIT", self.wait_replicas, self.wait_ms))] if self.wait_replicas else []
+                    conn.send_packed_command([packed, *wait])
                     if upcoming is None:  # make the next batch while Redis works on this one
                         upcoming = next(batches, ())
-                    replies = read_replies(conn, len(readings))
-                except (rex.ConnectionError, rex.TimeoutError) as exc:
+                    replies = read_replies(conn, len(readings) + len(wait))
+                except self.connection.transient as exc:
                     conn.disconnect()
+                    pool.release(conn)
+                    conn = None
                     self.connection.wait_until_back(self.stop, exc)  # resend the batch: at-least-once
                     if self.stop:
                         raise click.ClickException(f"stopped with {len(readings)} readings unsent; {self.sent} sent")
                     continue
-                self.stored([r for r in replies if not isinstance(r, Exception)])
+                replicas = replies.pop() if wait else None
+                ids = [r for r in replies if not isinstance(r, Exception)]
+                if wait and isinstance(replicas, int) and replicas < self.wait_replicas and ids:
+                    self.not_confirmed(ids, replicas)
+                else:
+                    self.stored(ids)
                 # Only the refused ones are sent again, so what was stored is not stored twice.
                 refused = [(reading, r) for reading, r in zip(readings, replies) if isinstance(r, Exception)]
                 if refused:
                     self.wait_if_full(refused[0][1])
+                    if isinstance(refused[0][1], MOVED):  # the slot is on another node now
+                        pool.release(conn)
+                        conn = None
                     readings = [reading for reading, _ in refused]
                     batch = readings, self.packed(readings)
                 elif self.stop:  # Ctrl-C: the batch in hand is done; the one made ahead is not sent
@@ -83,10 +136,12 @@ class Publisher:
                 else:
                     batch, upcoming = upcoming, None
         except BaseException:
-            conn.disconnect()  # replies left unread must not reach the next command on this connection
+            if conn is not None:
+                conn.disconnect()  # replies left unread must not reach the next command on this connection
             raise
         finally:
-            pool.release(conn)
+            if conn is not None:
+                pool.release(conn)
 
     def batches(self, make_reading, count: int):
         """(readings, their XADDs packed for one write), BATCH at a time, each made when asked for."""

@@ -20,6 +20,13 @@ import redis.exceptions as rex
 from .replies import streams
 
 
+def waiter(connection, shards, *, group: str, consumer: str, count: int, block_ms: int):
+    """Apart on a cluster with more than one shard, Together otherwise."""
+    if connection.cluster and len(shards) > 1:
+        return Apart(connection.db, shards, block_ms=block_ms)
+    return Together(connection.db, shards, group=group, consumer=consumer, count=count)
+
+
 class Together:
     """One XREADGROUP ... BLOCK over all the shards (one Redis, or a single shard on a cluster)."""
 
