@@ -20,10 +20,10 @@ from stream_pubsub.admin import info as info_
 from stream_pubsub.admin import pending as pending_
 from stream_pubsub.admin import trim as trim_
 from stream_pubsub.admin import watch as watch_
-from stream_pubsub.admin.arguments import entry_ids, json_option, range_bound, tail_start
+from stream_pubsub.admin.arguments import entry_ids, json_option, range_bound, shard_option, tail_start
 from stream_pubsub.admin.output import emit
+from stream_pubsub.admin.scope import scope
 from stream_pubsub.connection import connect
-from stream_pubsub.dead_letters import dead_letter_key
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +37,8 @@ def main():
 
     Every command takes --redis-url and --stream (or REDIS_URL and STREAM_KEY), like
     producer.py and consumer.py. Read commands take --json for scripts and monitoring.
+    A sharded stream (--shards of producer.py and consumer.py) is shown whole, every shard
+    on whichever node of a cluster holds it; --shard I narrows any command to shard I.
     """
 
 
@@ -57,6 +59,7 @@ def info_options(command):
                 help="Warn about a consumer idle longer than this many milliseconds that holds pending entries.",
             ),
             json_option,
+            shard_option,
         ]
     ):
         command = option(command)
@@ -65,7 +68,7 @@ def info_options(command):
 
 @main.command()
 @info_options
-def info(redis_url, stream, dlq, cap, warn_idle, as_json):
+def info(redis_url, stream, dlq, cap, warn_idle, as_json, shard):
     """The stream, each group and each consumer, with warnings where something is wrong.
 
     \b
@@ -77,11 +80,15 @@ def info(redis_url, stream, dlq, cap, warn_idle, as_json):
     each consumer's pending count and idle time. It warns when a group lost entries to trimming
     before reading them, when a consumer idle longer than --warn-idle still holds pending entries,
     when pending entries were trimmed away, and when the dead-letter stream is not empty.
+
+    A sharded stream: the totals over its shards, then a row per shard with the node holding it
+    (with --json: "shards", each shard's own document and its "node"). --maxlen is per shard.
     """
     connection = connect(redis_url)
+    where = scope(connection, stream, shard=shard, dlq=dlq)
     with connection.errors(key=stream):
-        doc = info_.snapshot(connection, stream, dlq, cap, warn_idle)
-    emit(doc, as_json, info_.render(doc))
+        doc = info_.snapshot(connection, where, cap, warn_idle)
+    emit(doc, as_json, info_.render(doc, scope=where))
 
 
 @main.command()
@@ -89,7 +96,7 @@ def info(redis_url, stream, dlq, cap, warn_idle, as_json):
 @click.option(
     "--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between refreshes."
 )
-def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
+def watch(redis_url, stream, dlq, cap, warn_idle, as_json, shard, interval):
     """The info view, refreshed every --interval seconds until Ctrl-C, with rates.
 
     \b
@@ -102,7 +109,8 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
     carries on when Redis is back.
     """
     connection = connect(redis_url)
-    watch_.watch(connection, stream=stream, dlq=dlq, cap=cap, warn_idle=warn_idle, as_json=as_json, interval=interval)
+    where = scope(connection, stream, shard=shard, dlq=dlq)
+    watch_.watch(connection, scope=where, cap=cap, warn_idle=warn_idle, as_json=as_json, interval=interval)
 
 
 @main.command()
@@ -120,7 +128,8 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, interval):
     "--count", default=100, show_default=True, type=click.IntRange(min=1), help="Show at most this many entries."
 )
 @json_option
-def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
+@shard_option
+def pending(group, redis_url, stream, consumer, min_idle, count, as_json, shard):
     """The entries GROUP has delivered but nobody has acknowledged yet, oldest first.
 
     \b
@@ -131,11 +140,13 @@ def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
     many times it was delivered. An entry that keeps coming back failed every time; one idle for
     long sits with a consumer that is stuck or gone (a running consumer claims it after its
     --claim-idle). An entry whose data was trimmed away is marked: it can only be dropped.
+    On a sharded stream: the group on every shard, oldest first, each entry with its shard.
     """
     connection = connect(redis_url)
+    where = scope(connection, stream, shard=shard)
     with connection.errors(key=stream):
-        doc = pending_.pending(connection, stream, group, consumer=consumer, min_idle=min_idle, count=count)
-    emit(doc, as_json, pending_.render(doc, count))
+        doc = pending_.pending(connection, where, group, consumer=consumer, min_idle=min_idle, count=count)
+    emit(doc, as_json, pending_.render(doc, count, where))
 
 
 # -- reading without a group -------------------------------------------------------------------
@@ -152,7 +163,8 @@ def pending(group, redis_url, stream, consumer, min_idle, count, as_json):
 )
 @click.option("--reverse", is_flag=True, help="Newest first (XREVRANGE).")
 @json_option
-def range_(start, end, redis_url, stream, count, reverse, as_json):
+@shard_option
+def range_(start, end, redis_url, stream, count, reverse, as_json, shard):
     """The stream's history between START and END (default: all of it), oldest first.
 
     \b
@@ -162,9 +174,12 @@ def range_(start, end, redis_url, stream, count, reverse, as_json):
 
     START and END are IDs (a bare time in milliseconds means its first or last entry), - for the
     oldest, + for the newest, or (ID to leave that ID out. This is the history that pub/sub does
-    not keep; reading it changes nothing for consumer groups.
+    not keep; reading it changes nothing for consumer groups. A sharded stream's shards are merged
+    in ID order, each entry followed by its shard's key.
     """
-    history.show_range(connect(redis_url), stream, start, end, count=count, reverse=reverse, as_json=as_json)
+    connection = connect(redis_url)
+    where = scope(connection, stream, shard=shard)
+    history.show_range(connection, where, start, end, count=count, reverse=reverse, as_json=as_json)
 
 
 @main.command()
@@ -185,7 +200,8 @@ def range_(start, end, redis_url, stream, count, reverse, as_json):
     help="How long one read waits for new entries, in milliseconds.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each entry as one JSON document per line.")
-def tail(redis_url, stream, start, count, block, as_json):
+@shard_option
+def tail(redis_url, stream, start, count, block, as_json, shard):
     """Print entries as they are added (XREAD BLOCK), until Ctrl-C.
 
     \b
@@ -194,11 +210,11 @@ def tail(redis_url, stream, start, count, block, as_json):
 
     Unlike a consumer group, where each entry goes to one consumer, every reader with XREAD sees
     every entry: run it in two terminals and both print everything. It keeps no position in
-    Redis and acknowledges nothing. Ctrl-C stops it (exit 0).
+    Redis and acknowledges nothing. Ctrl-C stops it (exit 0). A sharded stream: every shard.
     """
     tail_start(start)
     connection = connect(redis_url, read_timeout=block / 1000)
-    history.tail(connection, stream, start, count=count, block=block, as_json=as_json)
+    history.tail(connection, scope(connection, stream, shard=shard), start, count=count, block=block, as_json=as_json)
 
 
 # -- upkeep ------------------------------------------------------------------------------------
@@ -216,7 +232,8 @@ def tail(redis_url, stream, start, count, block, as_json):
     callback=config.not_empty,
     help="A running consumer of the group that takes over the idle consumers' pending entries.",
 )
-def cleanup(group, redis_url, stream, idle, claim_to):
+@shard_option
+def cleanup(group, redis_url, stream, idle, claim_to, shard):
     """Remove GROUP's consumers idle for longer than --idle ms, losing no pending entry.
 
     \b
@@ -228,19 +245,26 @@ def cleanup(group, redis_url, stream, idle, claim_to):
     unless --claim-to names a running consumer (one idle for less than --idle): its pending
     entries are first claimed for that consumer (XCLAIM, their delivery counts unchanged), then
     it is removed. The new holder processes them when it restarts (it reads its own pending
-    entries first), or any running consumer claims them after its --claim-idle.
+    entries first), or any running consumer claims them after its --claim-idle. On a sharded
+    stream each shard's group has consumers of its own: they are cleaned up shard by shard.
     """
-    cleanup_.cleanup(connect(redis_url), stream, group, idle=idle, claim_to=claim_to)
+    connection = connect(redis_url)
+    cleanup_.cleanup(connection, scope(connection, stream, shard=shard), group, idle=idle, claim_to=claim_to)
 
 
 @main.command()
 @config.redis_options
-@click.option("--maxlen", type=click.IntRange(min=0), help="Keep the newest N entries (XTRIM MAXLEN N, exact).")
+@click.option(
+    "--maxlen",
+    type=click.IntRange(min=0),
+    help="Keep the newest N entries (XTRIM MAXLEN N, exact); of each shard, on a sharded stream.",
+)
 @click.option("--minid", callback=entry_ids, help="Remove the entries with IDs lower than this (XTRIM MINID).")
 @click.option(
     "--safe", is_flag=True, help="Keep every entry some group has not been delivered or has not acknowledged yet."
 )
-def trim(redis_url, stream, maxlen, minid, safe):
+@shard_option
+def trim(redis_url, stream, maxlen, minid, safe, shard):
     """Remove the oldest entries: the tutorial's scheduled XTRIM, with --safe to lose nothing.
 
     \b
@@ -250,11 +274,13 @@ def trim(redis_url, stream, maxlen, minid, safe):
     Plain XTRIM removes entries whether the consumer groups have read them or not. With --safe
     it keeps every entry some group has not been delivered yet or has not acknowledged, and says
     how many it kept for that reason. Without --safe it says how many such entries it removed.
-    Entries added while it runs are never removed.
+    Entries added while it runs are never removed. A sharded stream is trimmed shard by shard,
+    each on its own: --maxlen N keeps the newest N of every shard (N x shards in all).
     """
     if (maxlen is None) == (minid is None):
         raise click.UsageError("give one of --maxlen N or --minid ID")
-    trim_.trim(connect(redis_url), stream, maxlen=maxlen, minid=minid, safe=safe)
+    connection = connect(redis_url)
+    trim_.trim(connection, scope(connection, stream, shard=shard), maxlen=maxlen, minid=minid, safe=safe)
 
 
 # -- dead letters ------------------------------------------------------------------------------
@@ -270,12 +296,18 @@ def dlq():
 
     A consumer dead-letters an entry that is invalid or failed more than --max-deliveries times:
     it copies it to the dead-letter stream (default <stream>:dlq) with the reason, then
-    acknowledges it. Fix the cause, then replay it.
+    acknowledges it. Fix the cause, then replay it. A sharded stream has dead letters per shard
+    (<dead-letter>:{<shard's tag>}); every command covers them all, or --shard I's.
     """
 
 
 def dlq_options(command):
-    return config.redis_options(config.dead_letter_option(command))
+    return config.redis_options(config.dead_letter_option(shard_option(command)))
+
+
+def dead_letters_of(redis_url, stream, dlq, shard):
+    connection = connect(redis_url)
+    return connection, scope(connection, stream, shard=shard, dlq=dlq)
 
 
 @dlq.command("list")
@@ -284,15 +316,15 @@ def dlq_options(command):
     "--count", default=100, show_default=True, type=click.IntRange(min=1), help="Show at most this many dead letters."
 )
 @json_option
-def dlq_list(redis_url, stream, dlq, count, as_json):
+def dlq_list(redis_url, stream, dlq, shard, count, as_json):
     """The dead letters, oldest first: where each came from and why it failed.
 
     \b
         python admin.py dlq list
     """
-    connection, key = connect(redis_url), dlq or dead_letter_key(stream)
-    with connection.errors(key=key):
-        doc, text = dead_letters.listing(connection, key, count)
+    connection, where = dead_letters_of(redis_url, stream, dlq, shard)
+    with connection.errors(key=where.dlq_name):
+        doc, text = dead_letters.listing(connection, where, count)
     emit(doc, as_json, text)
 
 
@@ -300,7 +332,7 @@ def dlq_list(redis_url, stream, dlq, count, as_json):
 @click.argument("entry_id", metavar="ID", callback=entry_ids)
 @dlq_options
 @json_option
-def dlq_show(entry_id, redis_url, stream, dlq, as_json):
+def dlq_show(entry_id, redis_url, stream, dlq, shard, as_json):
     """One dead letter in full: its original fields and everything known about its failure.
 
     \b
@@ -308,9 +340,9 @@ def dlq_show(entry_id, redis_url, stream, dlq, as_json):
 
     ID is the dead letter's own ID, as `dlq list` shows it.
     """
-    connection, key = connect(redis_url), dlq or dead_letter_key(stream)
-    with connection.errors(key=key):
-        doc, text = dead_letters.showing(connection, key, entry_id)
+    connection, where = dead_letters_of(redis_url, stream, dlq, shard)
+    with connection.errors(key=where.dlq_name):
+        doc, text = dead_letters.showing(connection, where, entry_id)
     emit(doc, as_json, text)
 
 
@@ -318,7 +350,7 @@ def dlq_show(entry_id, redis_url, stream, dlq, as_json):
 @click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
 @dlq_options
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter there is now.")
-def dlq_replay(ids, redis_url, stream, dlq, replay_all):
+def dlq_replay(ids, redis_url, stream, dlq, shard, replay_all):
     """Put dead letters back on their stream, to be processed again, and remove them here.
 
     \b
@@ -332,14 +364,14 @@ def dlq_replay(ids, redis_url, stream, dlq, replay_all):
     """
     if bool(ids) == replay_all:
         raise click.UsageError("name the dead letters to replay (IDs from `dlq list`) or pass --all")
-    dead_letters.replay(connect(redis_url), dlq or dead_letter_key(stream), stream, ids, replay_all)
+    dead_letters.replay(*dead_letters_of(redis_url, stream, dlq, shard), ids, replay_all)
 
 
 @dlq.command("purge")
 @click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
 @dlq_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def dlq_purge(ids, redis_url, stream, dlq, yes):
+def dlq_purge(ids, redis_url, stream, dlq, shard, yes):
     """Delete dead letters for good: the ones named, or all of them.
 
     \b
@@ -349,7 +381,7 @@ def dlq_purge(ids, redis_url, stream, dlq, yes):
     Without IDs it deletes every dead letter there is when it starts (one added meanwhile stays).
     It asks first unless --yes is given.
     """
-    dead_letters.purge(connect(redis_url), dlq or dead_letter_key(stream), ids, yes)
+    dead_letters.purge(*dead_letters_of(redis_url, stream, dlq, shard), ids, yes)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """What admin.py's commands do; admin.py itself declares their options and help.
 
-info.py      info: the stream, its groups and consumers, and what looks wrong
-watch.py     watch: the info view refreshed, with rates
-pending.py   pending: what a group delivered that nobody acknowledged
-history.py   range and tail: the stream's history, and entries as they arrive
-dlq.py       dlq list / show / replay / purge
-cleanup.py   cleanup: removing consumers that are gone, without orphaning their entries
-keys.py      checking that a key is a stream and a group exists
-output.py    tables, durations, entries as text and as JSON
+info.py       info: the stream, its groups and consumers, and what looks wrong
+totals.py     info on a sharded stream: the shards' documents summed
+watch.py      watch: the info view refreshed, with rates
+pending.py    pending: what a group delivered that nobody acknowledged
+history.py    range and tail: the stream's history, and entries as they arrive
+dlq.py        dlq list / show / replay / purge
+trim.py       trim: XTRIM that can keep what a group still needs
+cleanup.py    cleanup: removing consumers that are gone, without orphaning their entries
+scope.py      which stream keys a command looks at: the shards (all, or --shard I)
+keys.py       checking that a key is a stream and a group exists
+arguments.py  IDs, range bounds, --json, --shard
+output.py     tables, durations, entries as text and as JSON
 """

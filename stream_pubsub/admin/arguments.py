@@ -1,4 +1,4 @@
-"""The arguments admin.py's commands check before connecting: IDs, range bounds, --json."""
+"""The arguments admin.py's commands check before connecting: IDs, range bounds, --json, --shard."""
 
 from __future__ import annotations
 
@@ -37,3 +37,11 @@ def tail_start(value: str) -> str:
     if value not in ("$", "0") and not ID.match(value):
         raise click.BadParameter("use $, 0 or an ID like 1700000000000-0", param_hint="'--from'")
     return value
+
+
+shard_option = click.option(
+    "--shard",
+    type=click.IntRange(min=0),
+    metavar="I",
+    help="Only shard I (from 0) of a sharded stream. Without it: every shard (the number is read from Redis).",
+)

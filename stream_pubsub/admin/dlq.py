@@ -1,6 +1,8 @@
 """`admin.py dlq`: read the dead-letter stream, replay what failed, purge what is hopeless.
 
 The dead-letter format (original fields + dlq.* metadata) is in stream_pubsub/dead_letters.py.
+A sharded stream has a dead-letter stream per shard (scope.py): they are read merged by ID, and
+each dead letter goes back to the shard it came from (its dlq.stream).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import click
 import redis.exceptions as rex
 
 from ..dead_letters import split
-from ..ids import next_id
+from ..ids import next_id, parse_id
 from .keys import is_stream
 from .output import plural, table, text
 
@@ -31,14 +33,17 @@ def dead_letter_doc(entry_id: bytes, fields: dict) -> dict:
     }
 
 
-def listing(connection, key: str, count: int) -> tuple[dict, str]:
+def listing(connection, scope, count: int) -> tuple[dict, str]:
     """`dlq list`: (the document, the text) of the oldest `count` dead letters."""
-    exists = is_stream(connection, key)
-    length = connection.db.xlen(key) if exists else 0
-    rows = connection.db.xrange(key, count=count + 1) if exists else []
-    entries = [dead_letter_doc(i, f) for i, f in rows[:count]]
-    doc = {"key": key, "length": length, "entries": entries, "more": len(rows) > count}
-    lines = [f"{key}: {plural(length, 'dead letter')}"]
+    db, length, rows = connection.db, 0, []
+    for shard in scope.shards:
+        if is_stream(connection, shard.dlq):
+            length += db.xlen(shard.dlq)
+            rows += [(shard, i, f) for i, f in db.xrange(shard.dlq, count=count + 1)]
+    rows.sort(key=lambda row: (parse_id(row[1]), row[0].index))
+    entries = [doc_in(scope, shard, i, f) for shard, i, f in rows[:count]]
+    doc = {"key": scope.dlq_name, "length": length, "entries": entries, "more": len(rows) > count}
+    lines = [f"{scope.dlq_label}: {plural(length, 'dead letter')}"]
     if entries:
         lines += table(
             ["ID", "FROM", "GROUP/CONSUMER", "DELIVERIES", "ERROR"],
@@ -58,25 +63,45 @@ def listing(connection, key: str, count: int) -> tuple[dict, str]:
     return doc, "\n".join(lines)
 
 
-def read_dead_letters(connection, key: str, ids) -> list:
-    """The dead-letter entries with these IDs; a missing one is an error before anything changes."""
+def doc_in(scope, shard, entry_id: bytes, fields: dict) -> dict:
+    """The dead letter's document; on a sharded stream with the dead-letter key that holds it."""
+    doc = dead_letter_doc(entry_id, fields)
+    return {**doc, "key": shard.dlq} if scope.sharded else doc
+
+
+def read_dead_letters(connection, scope, ids) -> list:
+    """[(shard, ID, fields)] of the dead letters with these IDs; a missing one, or one that several
+    shards hold (IDs are per stream key), is an error before anything changes."""
     with connection.db.pipeline(transaction=False) as pipe:
         for entry_id in ids:
-            pipe.xrange(key, entry_id, entry_id, count=1)
+            for shard in scope.shards:
+                pipe.xrange(shard.dlq, entry_id, entry_id, count=1)
         found = pipe.execute()
-    missing = [entry_id for entry_id, rows in zip(ids, found) if not rows]
+    per_id = [found[n * len(scope.shards) : (n + 1) * len(scope.shards)] for n in range(len(ids))]
+    missing = [entry_id for entry_id, rows in zip(ids, per_id) if not any(rows)]
     if missing:
         raise click.ClickException(
-            f"no entry {', '.join(missing)} in the dead-letter stream {key} (`admin.py dlq list` shows what is there)"
+            f"no entry {', '.join(missing)} in the dead-letter stream {scope.dlq_label} "
+            "(`admin.py dlq list` shows what is there)"
         )
-    return [rows[0] for rows in found]
+    todo = []
+    for entry_id, rows in zip(ids, per_id):
+        held = [(shard, *hit[0]) for shard, hit in zip(scope.shards, rows) if hit]
+        if len(held) > 1:
+            raise click.ClickException(
+                f"{entry_id} is in {len(held)} dead-letter shards ({', '.join(str(h[0].index) for h in held)}): "
+                "name one with --shard I"
+            )
+        todo += held
+    return todo
 
 
-def showing(connection, key: str, entry_id: str) -> tuple[dict, str]:
+def showing(connection, scope, entry_id: str) -> tuple[dict, str]:
     """`dlq show`: (the document, the text) of one dead letter in full."""
-    is_stream(connection, key)
-    [(found_id, fields)] = read_dead_letters(connection, key, [entry_id])
-    doc = dead_letter_doc(found_id, fields)
+    for shard in scope.shards:
+        is_stream(connection, shard.dlq)
+    [(shard, found_id, fields)] = read_dead_letters(connection, scope, [entry_id])
+    doc = doc_in(scope, shard, found_id, fields)
     about = [
         ["from", f"{doc['stream']}, entry {doc['original_id']}"],
         ["group", doc["group"]],
@@ -86,7 +111,7 @@ def showing(connection, key: str, entry_id: str) -> tuple[dict, str]:
         ["error", doc["error"]],
     ]
     lines = [
-        f"dead letter {doc['id']} in {key}",
+        f"dead letter {doc['id']} in {shard.dlq}",
         *table(["", ""], about)[1:],
         "original fields",
         *table(["", ""], [[k, v] for k, v in doc["fields"].items()])[1:],
@@ -94,20 +119,22 @@ def showing(connection, key: str, entry_id: str) -> tuple[dict, str]:
     return doc, "\n".join(lines)
 
 
-def replay(connection, key: str, stream: str, ids, replay_all: bool) -> None:
+def replay(connection, scope, ids, replay_all: bool) -> None:
     """`dlq replay`: add each dead letter back to its stream, then remove it here; say each."""
-    db, replayed = connection.db, 0
-    with connection.errors(key=key):
-        if not is_stream(connection, key):
-            raise click.ClickException(f"the dead-letter stream {key} does not exist: nothing to replay")
-        if replay_all:  # up to the newest entry now: dead letters added meanwhile wait for next time
-            newest = db.xrevrange(key, count=1)
-            todo = db.xrange(key, "-", newest[0][0]) if newest else []
-        else:
-            todo = read_dead_letters(connection, key, ids)
-    for entry_id, fields in todo:
+    db, replayed, todo = connection.db, 0, []
+    with connection.errors(key=scope.dlq_name):
+        held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
+        if not held:
+            raise click.ClickException(f"the dead-letter stream {scope.dlq_label} does not exist: nothing to replay")
+        if not replay_all:
+            todo = read_dead_letters(connection, scope, ids)
+        for shard in held if replay_all else ():  # up to the newest now: dead letters added meanwhile wait
+            newest = db.xrevrange(shard.dlq, count=1)
+            todo += [(shard, i, f) for i, f in (db.xrange(shard.dlq, "-", newest[0][0]) if newest else [])]
+    for shard, entry_id, fields in todo:
+        key = shard.dlq
         meta, original = split(fields)
-        target = meta.get("stream") or stream
+        target = meta.get("stream") or shard.key
         if not original:
             click.echo(f"skipped {entry_id.decode()}: it has no original fields to add again", err=True)
             continue
@@ -133,27 +160,33 @@ def replay(connection, key: str, stream: str, ids, replay_all: bool) -> None:
             )
         replayed += 1
         click.echo(f"replayed {entry_id.decode()} (was {meta.get('id')}) to {target} as {new_id.decode()}")
-    click.echo(f"replayed {plural(replayed, 'dead letter')} from {key}", err=True)
+    click.echo(f"replayed {plural(replayed, 'dead letter')} from {scope.dlq_label}", err=True)
 
 
-def purge(connection, key: str, ids, yes: bool) -> None:
+def purge(connection, scope, ids, yes: bool) -> None:
     """`dlq purge`: delete the named dead letters, or all there are now (asking first unless yes)."""
-    db = connection.db
-    with connection.errors(key=key):
-        if not is_stream(connection, key):
-            click.echo(f"{key} does not exist: nothing to purge")
+    db, label = connection.db, scope.dlq_label
+    with connection.errors(key=scope.dlq_name):
+        held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
+        if not held:
+            click.echo(f"{label} does not exist: nothing to purge")
             return
         if ids:
-            read_dead_letters(connection, key, ids)
-            what = f"{plural(len(ids), 'dead letter')} from {key}"
+            found = read_dead_letters(connection, scope, ids)
+            what = f"{plural(len(ids), 'dead letter')} from {label}"
         else:
-            newest, length = db.xrevrange(key, count=1), db.xlen(key)
-            what = f"all {plural(length, 'dead letter')} in {key}"
-            if not newest:
-                click.echo(f"{key} is empty: nothing to purge")
+            newest = {shard: db.xrevrange(shard.dlq, count=1) for shard in held}
+            length = sum(db.xlen(shard.dlq) for shard in held)
+            what = f"all {plural(length, 'dead letter')} in {label}"
+            if not any(newest.values()):
+                click.echo(f"{label} is empty: nothing to purge")
                 return
         if not yes:
             click.confirm(f"delete {what} for good?", abort=True)
-        # MINID just above the newest one seen: what a consumer dead-letters meanwhile stays
-        removed = db.xdel(key, *ids) if ids else db.xtrim(key, minid=next_id(newest[0][0]), approximate=False)
-    click.echo(f"deleted {plural(removed, 'dead letter')} from {key}")
+        if ids:
+            removed = sum(db.xdel(shard.dlq, entry_id) for shard, entry_id, _ in found)
+        else:  # MINID just above the newest one seen: what a consumer dead-letters meanwhile stays
+            removed = sum(
+                db.xtrim(shard.dlq, minid=next_id(top[0][0]), approximate=False) for shard, top in newest.items() if top
+            )
+    click.echo(f"deleted {plural(removed, 'dead letter')} from {label}")

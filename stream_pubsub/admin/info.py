@@ -14,16 +14,31 @@ The numbers come from XINFO STREAM, XINFO GROUPS and XINFO CONSUMERS. Two of the
 
 from __future__ import annotations
 
-from ..dead_letters import dead_letter_key
 from ..ids import count_entries, count_pending, id_text, parse_id
+from . import totals
 from .keys import is_stream
 from .output import duration, maybe, plural, table, were
 
 
 # -- the whole picture -------------------------------------------------------------------------
-def snapshot(connection, stream: str, dlq: str | None, cap: int | None, warn_idle_ms: int) -> dict:
-    """The info document of a stream as it is now (dlq None: the stream's default dead letters)."""
-    dlq = dlq or dead_letter_key(stream)
+def snapshot(connection, scope, cap: int | None, warn_idle_ms: int) -> dict:
+    """The info document of the stream as it is now (scope.py: its shards and dead letters).
+
+    One stream on one server: the document of that key, as it always was. Sharded, or on a
+    cluster: the totals over the shards, plus `shards`, each shard's own document and its node.
+    """
+    docs = [one(connection, shard.key, shard.dlq, cap, warn_idle_ms) for shard in scope.shards]
+    if not scope.sharded and not connection.cluster:
+        return docs[0]
+    for shard, doc in zip(scope.shards, docs):
+        doc["node"] = connection.node_of(shard.key)
+    doc = totals.combine(scope.name, scope.dlq_name, docs, cap)
+    doc["warnings"] = find_warnings(doc, warn_idle_ms)
+    return {**doc, "shards": docs}
+
+
+def one(connection, stream: str, dlq: str, cap: int | None, warn_idle_ms: int) -> dict:
+    """The info document of one stream key."""
     return gather(
         connection.db,
         stream,
@@ -196,10 +211,10 @@ def find_warnings(doc: dict, warn_idle_ms: int) -> list[dict]:
 
 
 # -- as text -----------------------------------------------------------------------------------
-def render(doc: dict, rate: dict | None = None) -> str:
-    """The info document as a person reads it (watch adds the rates)."""
-    stream, dead = doc["stream"], doc["dead_letters"]
-    lines = [f"Stream {stream['key']}"]
+def render(doc: dict, rate: dict | None = None, scope=None) -> str:
+    """The info document as a person reads it (watch adds the rates; scope names the shards)."""
+    stream, dead, per = doc["stream"], doc["dead_letters"], len(doc.get("shards") or [None])
+    lines = [f"Stream {scope.label if scope else stream['key']}"]
     if not stream["exists"]:
         lines.append("  does not exist yet (nothing was added to it; is --stream right?)")
     else:
@@ -212,12 +227,14 @@ def render(doc: dict, rate: dict | None = None) -> str:
         if rate:
             lines.append(f"  adding        {maybe(rate['added_per_s'])}/s")
         cap = (
-            f"MAXLEN {stream['cap']}, {stream['length'] * 100 // stream['cap']}% full"
+            f"MAXLEN {stream['cap']}{' per shard' * (per > 1)}, {stream['length'] * 100 // (stream['cap'] * per)}% full"
             if stream["cap"]
             else "not known (Redis does not store it; pass --maxlen or set STREAM_MAXLEN)"
         )
         lines.append(f"  cap           {cap}")
-    lines.append(f"  dead letters  {plural(dead['length'], 'entry')} in {dead['key']}")
+    lines.append(f"  dead letters  {plural(dead['length'], 'entry')} in {scope.dlq_label if scope else dead['key']}")
+    if doc.get("shards"):
+        lines += ["", "Shards", *shards_table(doc["shards"], scope)]
 
     lines += ["", "Groups"]
     if doc["groups"]:
@@ -253,3 +270,22 @@ def render(doc: dict, rate: dict | None = None) -> str:
     lines += ["", "Warnings"]
     lines += [f"  ! {w['message']}" for w in doc["warnings"]] or ["  none"]
     return "\n".join(lines)
+
+
+def shards_table(docs: list[dict], scope) -> list[str]:
+    """A row per shard: where it is and what it holds."""
+    rows = []
+    for shard, doc in zip(scope.shards, docs):
+        groups = doc["groups"]
+        rows.append(
+            [
+                shard.index,
+                shard.key,
+                doc["node"],
+                doc["stream"]["length"] or 0,
+                sum(g["pending"] for g in groups),
+                sum(g["lag"] for g in groups),
+                doc["dead_letters"]["length"],
+            ]
+        )
+    return table(["SHARD", "KEY", "NODE", "LENGTH", "PENDING", "LAG", "DEAD LETTERS"], rows)

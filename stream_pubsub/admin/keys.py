@@ -27,3 +27,32 @@ def require_group(connection, stream: str, group: str) -> dict:
             return found
     names = ", ".join(g["name"].decode() for g in groups) or "none"
     raise click.ClickException(f"no group {group!r} on stream {stream!r} (its groups: {names})")
+
+
+def shards_with_group(connection, scope, group: str) -> list:
+    """The shards (scope.py) whose stream has the group; one line if none has, naming what exists.
+
+    A shard that nothing was added to yet has no stream, hence no group: it is left out.
+    """
+    if not scope.sharded:
+        require_group(connection, scope.shards[0].key, group)
+        return list(scope.shards)
+    found, names, exists = [], {}, False
+    for shard in scope.shards:
+        if not is_stream(connection, shard.key):
+            continue
+        exists = True
+        groups = [g["name"].decode() for g in connection.db.xinfo_groups(shard.key)]
+        names.update(dict.fromkeys(groups))
+        if group in groups:
+            found.append(shard)
+    if found:
+        return found
+    if not exists:
+        added = "any shard" if scope.whole else "it"
+        raise click.ClickException(
+            f"no stream {scope.label} at {connection.where} (nothing was added to {added}; is --stream right?)"
+        )
+    raise click.ClickException(
+        f"no group {group!r} on stream {scope.label} (its groups: {', '.join(sorted(names)) or 'none'})"
+    )

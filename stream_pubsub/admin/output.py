@@ -11,12 +11,15 @@ def text(value: bytes) -> str:
     return value.decode("utf-8", "backslashreplace")
 
 
-def entry_line(entry_id: bytes, fields: dict) -> str:
-    return " ".join([entry_id.decode(), *(f"{text(k)}={text(v)}" for k, v in fields.items())])
+def entry_line(entry_id: bytes, fields: dict, stream: str | None = None) -> str:
+    """`ID field=value ...`; with the stream key after the ID when it is one shard of several."""
+    return " ".join([entry_id.decode(), *[stream] * bool(stream), *(f"{text(k)}={text(v)}" for k, v in fields.items())])
 
 
-def entry_doc(entry_id: bytes, fields: dict) -> dict:
-    return {"id": entry_id.decode(), "fields": {text(k): text(v) for k, v in fields.items()}}
+def entry_doc(entry_id: bytes, fields: dict, stream: str | None = None) -> dict:
+    """{id, fields}; with the stream key after the ID (`stream`) when it is one shard of several."""
+    where = {"stream": stream} if stream else {}
+    return {"id": entry_id.decode(), **where, "fields": {text(k): text(v) for k, v in fields.items()}}
 
 
 def emit(doc, as_json: bool, human: str) -> None:

@@ -1,5 +1,9 @@
 """`admin.py trim`: the tutorial's scheduled XTRIM, saying what it removed that a group still needed
-(or, with --safe, what it kept for that reason). The trimming itself is stream_pubsub/trimming.py."""
+(or, with --safe, what it kept for that reason). The trimming itself is stream_pubsub/trimming.py.
+
+A sharded stream is trimmed shard by shard, each as if it were the only one: --maxlen N keeps
+the newest N entries of each shard (MAXLEN is what a producer caps each shard's XADD with), and
+--minid, a time, means the same for every shard."""
 
 from __future__ import annotations
 
@@ -10,12 +14,25 @@ from .keys import is_stream
 from .output import plural
 
 
-def trim(connection, stream: str, *, maxlen: int | None, minid: str | None, safe: bool) -> None:
-    with connection.errors(key=stream):
-        if not is_stream(connection, stream):
-            click.echo(f"no stream {stream} at {connection.where}: nothing to trim")
+def trim(connection, scope, *, maxlen: int | None, minid: str | None, safe: bool) -> None:
+    """Trim every shard (on a sharded stream --maxlen N keeps the newest N of each), saying each."""
+    removed, left = 0, 0
+    with connection.errors(key=scope.name):
+        held = [shard for shard in scope.shards if is_stream(connection, shard.key)]
+        if not held:
+            click.echo(f"no stream {scope.label} at {connection.where}: nothing to trim")
             return
-        done = trim_stream(connection.db, stream, maxlen=maxlen, minid=minid, safe=safe)
+        for shard in held:
+            done = trim_stream(connection.db, shard.key, maxlen=maxlen, minid=minid, safe=safe)
+            removed, left = removed + done["removed"], left + done["left"]
+            if not scope.sharded or not scope.whole or done["removed"] or done["kept"] or done["needs"]:
+                say(shard.key, done, scope.sharded, maxlen=maxlen, minid=minid, safe=safe)
+    if scope.sharded and scope.whole:  # the shards where nothing happened were not named
+        click.echo(f"removed {plural(removed, 'entry')} from {scope.label} in all; {left} left")
+
+
+def say(stream: str, done: dict, shard: bool, *, maxlen: int | None, minid: str | None, safe: bool) -> None:
+    """What the trim of one stream key did (one shard's key: named in the warning too)."""
     click.echo(f"removed {plural(done['removed'], 'entry')} from {stream}; {done['left']} left")
     asked = f"--maxlen {maxlen}" if minid is None else f"--minid {minid}"
     if safe and done["kept"]:
@@ -24,8 +41,10 @@ def trim(connection, stream: str, *, maxlen: int | None, minid: str | None, safe
             f"{needs_text(done['needs'], 'has')}"
         )
     elif not safe and done["needs"]:
+        removed = f"removed from {stream}" if shard else "removed"
         click.echo(
-            f"warning: of the entries removed, {needs_text(done['needs'], 'had')} (--safe keeps such entries)", err=True
+            f"warning: of the entries {removed}, {needs_text(done['needs'], 'had')} (--safe keeps such entries)",
+            err=True,
         )
 
 

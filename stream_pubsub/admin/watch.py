@@ -7,25 +7,24 @@ import sys
 import time
 
 import click
-import redis.exceptions as rex
 
 from ..stopping import Interrupt
 from . import info
 
 
-def watch(connection, *, stream: str, dlq: str | None, cap, warn_idle: int, as_json: bool, interval: float) -> None:
+def watch(connection, *, scope, cap, warn_idle: int, as_json: bool, interval: float) -> None:
     """Print the info view (or one JSON document a line) every `interval` seconds until Ctrl-C.
 
-    If Redis goes away, say so and carry on when it is back.
+    If Redis goes away, say so and carry on when it is back. Sharded: the totals, and a row per shard.
     """
     interrupt = Interrupt()
     before = None
     try:
-        with connection.errors(key=stream):
+        with connection.errors(key=scope.name):
             while not interrupt:
                 try:
-                    doc = info.snapshot(connection, stream, dlq, cap, warn_idle)
-                except (rex.ConnectionError, rex.TimeoutError) as exc:
+                    doc = info.snapshot(connection, scope, cap, warn_idle)
+                except connection.transient as exc:
                     connection.wait_until_back(interrupt, exc)  # then refresh again
                     continue
                 now = time.monotonic()
@@ -40,7 +39,7 @@ def watch(connection, *, stream: str, dlq: str | None, cap, warn_idle: int, as_j
                     if sys.stdout.isatty():
                         click.clear()
                     click.echo(f"{time.strftime('%H:%M:%S')}  every {interval:g}s, Ctrl-C to stop\n")
-                    click.echo(info.render(doc, rate) + "\n")
+                    click.echo(info.render(doc, rate, scope) + "\n")
                 before = (now, doc)
                 with interrupt.waiting():
                     time.sleep(interval)
