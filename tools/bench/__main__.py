@@ -1,6 +1,6 @@
 """The benchmark: our producer and consumer next to the tutorial's loops, on one server, in one run.
 
-    python -m tools.bench                 # full size, about a minute and a half
+    python -m tools.bench                 # full size, about two minutes
     python -m tools.bench --quick         # small sizes, a few seconds (what `make test` runs)
     make bench
 
@@ -13,18 +13,24 @@ same figures as JSON (--json, default bench-results.json).
 What is measured:
   producer   the tutorial's loop (one XADD per round trip), `producer.py --count N -q`, and the
              server's ceiling for one connection (`redis-benchmark -c 1 -P 128`, if installed)
-  consumer   on the same prefilled entries, each with its own group created at 0: the tutorial's
-             loop (read COUNT 1, one XACK per message), `consumer.py GROUP CONSUMER --burst -q`
-             with its defaults, and FastStream's StreamSub in batch mode (if installed:
-             pip install -r requirements-bench.txt)
+  consumer   on the same prefilled entries, each with its own group created at 0:
+             `consumer.py GROUP c1 --start-from 0 --burst -q` as a user runs it (wall clock, start
+             to exit), paired with the reads-only ceiling (XREADGROUP COUNT 500 NOACK in a Python
+             process of its own, redis-py's usual replies, no processing, no XACK, timed inside it
+             from the first read) and with the same command plus `--handler noop:process` (a
+             handler that does nothing): each run of ours sits between its two partners, and the
+             ceiling and handler ratios are medians of per-pair ratios. Also the tutorial's loop
+             (read COUNT 1, one XACK per message), paired by round, and FastStream's StreamSub in
+             batch mode (if installed: pip install -r requirements-bench.txt)
   latency    1,000 readings/s into a running `consumer.py GROUP CONSUMER` (defaults, its output
              read as it arrives): the time a line arrives minus the milliseconds in its entry ID
   start-up   the wall time of one `python producer.py sensor1`
   memory     the peak RSS of `consumer.py --burst -q` over a large backlog (--size)
 
-Scripts run as subprocesses, so their figures include Python's start-up and imports. The rates
-compared with the in-process loops subtract it: N / (wall time - wall time of the same script
-with (almost) nothing to do). The wall-clock rates are in the table too.
+Scripts run as subprocesses, so their wall times include Python's start-up and imports. The
+consumer's ceiling, handler and tutorial ratios use the wall clock, start-up included. The
+"start-up excluded" rates, N / (wall time - wall time of the same script with (almost) nothing
+to do), are in the table too; the producer's ratios and the FastStream ratio use them.
 """
 
 from __future__ import annotations
@@ -116,6 +122,7 @@ def main(quick, size, runs, server_name, json_path):
             "consumer_tutorial_per_s",
             "consumer_wall_s",
             "consumer_idle_s",
+            "handler_wall_s",
             "faststream_batch_per_s",
             "reads_only_per_s",
             "latency_p50_ms",

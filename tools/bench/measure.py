@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ from stream_pubsub.local_server import LocalServer
 from stream_pubsub.reading import make_reading
 
 from .ours import fill, group_state, run_script, spawn_script
-from .peers import faststream_consumer, reads_only, redis_benchmark
+from .peers import faststream_consumer, reads_only_alone, redis_benchmark
 from .sizes import STREAM, Sizes, say
 from .tutorial import tutorial_consumer, tutorial_producer
 
@@ -54,33 +56,43 @@ def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
     """Each contender reads the same prefilled entries through a group of its own, created at 0.
 
     A group is destroyed after its run, so every contender finds the stream with one group on it.
+    Our default path runs between the reads-only ceiling and the do-nothing handler, in an order
+    that flips every round (ceiling, ours, handler; then handler, ours, ceiling), so each run of
+    ours has both of its pair's partners next to it; report.py takes the ratios pair by pair.
     """
     n = sizes.consumer_entries
     say(f"consumer: filling the stream with {n:,} readings")
     fill(server.url, client, n)
-    for i in range(sizes.runs):
-        say(f"consumer, run {i + 1} of {sizes.runs}")
-        runs["consumer_tutorial_per_s"].append(tutorial_consumer(server.url, "tutorial", sizes.consumer_tutorial))
-        client.xgroup_destroy(STREAM, "tutorial")
+    with tempfile.TemporaryDirectory(prefix="bench-handler-") as folder:
+        (Path(folder) / f"{NOOP_HANDLER.split(':')[0]}.py").write_text(NOOP_SOURCE)
+        handler_env = {"PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
+        contenders = {
+            "ceiling": lambda: runs["reads_only_per_s"].append(ceiling_run(server, client, n)),
+            "ours": lambda: runs["consumer_wall_s"].append(consumer_run(server, client, "ours", n)),
+            "handler": lambda: runs["handler_wall_s"].append(
+                consumer_run(server, client, "handler", n, "--handler", NOOP_HANDLER, env=handler_env)
+            ),
+        }
+        for i in range(sizes.runs):
+            say(f"consumer, run {i + 1} of {sizes.runs}")
+            for name in ("ceiling", "ours", "handler")[:: 1 if i % 2 == 0 else -1]:
+                contenders[name]()
 
-        client.xgroup_create(STREAM, "ours", "0")  # at 0: the whole backlog (what --start-from 0 does)
-        runs["consumer_wall_s"].append(run_script(server.url, "consumer.py", "ours", "c1", "--burst", "-q"))
-        state = group_state(client, "ours")
-        assert state["pending"] == 0 and state.get("entries-read", n) == n, f"consumer.py left {state}"
-        # The same command again, with nothing left to read: start-up, connecting, checks, exit.
-        runs["consumer_idle_s"].append(run_script(server.url, "consumer.py", "ours", "c1", "--burst", "-q"))
-        client.xgroup_destroy(STREAM, "ours")
+            # the tutorial ratio's partner, in the same round (it reads fewer entries: it is slow)
+            runs["consumer_tutorial_per_s"].append(tutorial_consumer(server.url, "tutorial", sizes.consumer_tutorial))
+            client.xgroup_destroy(STREAM, "tutorial")
 
-        if have_faststream:
-            client.xgroup_create(STREAM, "faststream", "0")
-            runs["faststream_batch_per_s"].append(faststream_consumer(server.url, "faststream", n, timeout=120))
-            client.xgroup_destroy(STREAM, "faststream")
+            # The same command on a group with nothing left to read: start-up, connecting, checks, exit.
+            client.xgroup_create(STREAM, "ours", "$")
+            runs["consumer_idle_s"].append(run_script(server.url, "consumer.py", *ours_args("ours")))
+            client.xgroup_destroy(STREAM, "ours")
 
-        client.xgroup_create(STREAM, "reads-only", "0")
-        runs["reads_only_per_s"].append(reads_only(client, "reads-only"))
-        client.xgroup_destroy(STREAM, "reads-only")
+            if have_faststream:
+                client.xgroup_create(STREAM, "faststream", "0")
+                runs["faststream_batch_per_s"].append(faststream_consumer(server.url, "faststream", n, timeout=120))
+                client.xgroup_destroy(STREAM, "faststream")
     client.delete(STREAM)
-    wall, idle = median(runs["consumer_wall_s"]), median(runs["consumer_idle_s"])
+    wall, idle, handler = (median(runs[k]) for k in ("consumer_wall_s", "consumer_idle_s", "handler_wall_s"))
     return {
         "entries": n,
         "tutorial_per_s": median(runs["consumer_tutorial_per_s"]),
@@ -88,9 +100,43 @@ def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
         "ours_wall_per_s": n / wall,
         "ours_wall_s": wall,
         "ours_startup_s": idle,
+        "handler_wall_per_s": n / handler,
+        "handler_wall_s": handler,
         "faststream_batch_per_s": median(runs["faststream_batch_per_s"]) if have_faststream else None,
         "reads_only_per_s": median(runs["reads_only_per_s"]),
     }
+
+
+def ours_args(group: str) -> tuple[str, ...]:
+    """The issue's command: the consumer creates its group at 0 itself, so it reads the whole backlog."""
+    return (group, "c1", "--start-from", "0", "--burst", "-q")
+
+
+NOOP_HANDLER = "noop:process"  # a user's handler that does nothing: what the handler interface costs
+NOOP_SOURCE = '''"""A --handler that does nothing, written by tools/bench for one run."""
+
+
+def process(message_id, message):
+    return None
+'''
+
+
+def consumer_run(server: LocalServer, client: redis.Redis, group: str, n: int, *extra: str, env=None) -> float:
+    """`consumer.py GROUP c1 --start-from 0 --burst -q [extra]` over the whole backlog: its wall time."""
+    assert not group_state(client, group), f"group {group} exists before its run"
+    wall = run_script(server.url, "consumer.py", *ours_args(group), *extra, env=env)
+    state = group_state(client, group)
+    assert state["pending"] == 0 and state.get("entries-read", n) == n, f"consumer.py {' '.join(extra)} left {state}"
+    client.xgroup_destroy(STREAM, group)
+    return wall
+
+
+def ceiling_run(server: LocalServer, client: redis.Redis, n: int) -> float:
+    """The reads-only ceiling over the same backlog, through a group of its own created at 0."""
+    client.xgroup_create(STREAM, "reads-only", "0")
+    rate = reads_only_alone(server.url, "reads-only", n)
+    client.xgroup_destroy(STREAM, "reads-only")
+    return rate
 
 
 def measure_latency(server: LocalServer, client: redis.Redis, sizes: Sizes, runs: dict) -> dict:

@@ -12,9 +12,12 @@ import redis
 from .sizes import ROOT, STREAM
 
 
-def run_script(url: str, *args: str, timeout: float = 120) -> float:
-    """Run `python <script> <args>` against the bench's server; its wall time, start to exit."""
-    env = {**os.environ, "REDIS_URL": url}
+def run_script(url: str, *args: str, timeout: float = 120, env: dict | None = None) -> float:
+    """Run `python <script> <args>` against the bench's server; its wall time, start to exit.
+
+    env: variables to set on top of the bench's own (PYTHONPATH for a --handler module).
+    """
+    env = {**os.environ, **(env or {}), "REDIS_URL": url}
     env.pop("STREAM_KEY", None)
     started = time.perf_counter()
     done = subprocess.run(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import time
 
 import redis
 
 from stream_pubsub.reading import make_reading
 
-from .sizes import FASTSTREAM_BATCH, STREAM
+from .sizes import FASTSTREAM_BATCH, ROOT, STREAM
 
 
 def faststream_consumer(url: str, group: str, n: int, timeout: float) -> float:
@@ -74,12 +75,42 @@ def redis_benchmark(client: redis.Redis, port: int, n: int) -> float:
     return float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
 
 
-def reads_only(client: redis.Redis, group: str) -> float:
-    """A reference, not a consumer: XREADGROUP COUNT 500 with NOACK until the group has read everything.
+def reads_only(client: redis.Redis, group: str, n: int) -> float:
+    """The ceiling, not a consumer: XREADGROUP COUNT 500 with NOACK until the group has read all n entries.
 
-    No processing, no XACK: what reading alone costs in Python (redis-py with hiredis).
+    No processing, no XACK, redis-py's usual replies (a dict per entry, hiredis parsing): what
+    reading alone costs in one Python process. Timed from the first read to the empty reply.
     """
     done, started = 0, time.perf_counter()
     while reply := client.xreadgroup(group, "c1", {STREAM: ">"}, count=500, noack=True):
         done += len(reply[0][1])
-    return done / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    assert done == n, f"reads-only read {done} of {n} entries"
+    return done / elapsed
+
+
+# reads_only, in a process that imports redis-py and little else; prints its rate
+ALONE = """
+import sys
+import redis
+from tools.bench.peers import reads_only
+client = redis.Redis.from_url(sys.argv[1])
+client.ping()  # connected before the clock starts
+print(reads_only(client, sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def reads_only_alone(url: str, group: str, n: int) -> float:
+    """The ceiling measured in a Python process of its own, timed inside it (its start-up not counted).
+
+    Not in the bench's process: redis-py's per-entry dicts set off the garbage collector's full
+    passes, whose cost grows with everything else the process holds; with FastStream and walrus
+    imported they cost about 15% more at 200,000 entries, so the ceiling would move with what the
+    bench happens to import (and whether FastStream is installed).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", ALONE, url, group, str(n)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"reads-only exited {done.returncode}: {done.stderr[-500:]}")
+    return float(done.stdout)

@@ -17,12 +17,12 @@ FASTSTREAM_BATCH = 1000  # FastStream's max_records in batch mode (its default r
 
 @dataclass
 class Sizes:
-    runs: int = 5  # runs per figure (the median is reported)
+    runs: int = 5  # runs per figure (the median is reported), and pairs per paired ratio
     producer_tutorial: int = 10_000  # readings the tutorial's producer loop sends per run
     producer_bulk: int = 100_000  # readings `producer.py --count N -q` sends per run
     redis_benchmark: int = 200_000  # XADDs per redis-benchmark run
     one_shot_runs: int = 5
-    consumer_entries: int = 100_000  # the prefilled backlog every consumer reads
+    consumer_entries: int = 200_000  # the prefilled backlog every consumer reads (the 200,000)
     consumer_tutorial: int = 10_000  # the tutorial loop reads this many of them (it is slow)
     latency_seconds: float = 3.0
     latency_rate: int = 1_000  # readings per second
