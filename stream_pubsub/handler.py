@@ -62,7 +62,7 @@ def load(spec: str):
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):  # not one it imports
             raise BadHandler(spec, f"no module {exc.name!r} (looked in {os.getcwd()} and PYTHONPATH)") from None
         raise BadHandler(spec, f"importing {module_name} failed: {type(exc).__name__}: {exc}") from None
     except Exception as exc:  # the user's module raised while importing: their error, in one line

@@ -54,8 +54,10 @@ class Keeper:
                         pass  # Redis is away: the main loop says so; the entries wait for it as before
 
     def refresh(self, shard, ids: list) -> None:
-        """XCLAIM <ids still pending with us> to ourselves, min-idle 0, JUSTID (and what arrived meanwhile)."""
-        ids = sorted({*ids, *shard.ahead.take_in_flight()}, key=parse_id)
+        """XCLAIM <ids still pending with us> to ourselves, min-idle 0, JUSTID: the batch in hand, those
+        processed before it and waiting for their XACK (re-read or claimed batches are acknowledged
+        together), and what arrived meanwhile."""
+        ids = sorted({*ids, *shard.unacked, *shard.ahead.take_in_flight()}, key=parse_id)
         rows = shard.entries.pending(start=ids[0], stop=ids[-1], consumer=self.consumer, count=len(ids) + 100)
         wanted = set(ids)
         mine = [row["message_id"] for row in rows if row["message_id"] in wanted]

@@ -99,7 +99,8 @@ class Processor:
             )
         for entry in entries:
             for name, value in entry.items():
-                if not isinstance(name, (str, bytes)) or not isinstance(value, (str, bytes, int, float)):
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)  # True: no wire form
+                if not isinstance(name, (str, bytes)) or not (number or isinstance(value, (str, bytes))):
                     raise TypeError(f"a field {name!r}: {value!r}; names and values are str, bytes or numbers")
         return entries
 

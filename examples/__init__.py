@@ -1,0 +1,1 @@
+"""Handlers of your own, for `consumer.py GROUP CONSUMER --handler examples.<module>:<function>`."""
