@@ -64,7 +64,8 @@ def dead_letter_option(command):
         default=None,
         envvar=DEAD_LETTER_KEY,
         show_envvar=True,
-        help="The dead-letter stream.  [default: <stream>:dlq]",
+        help="The dead-letter stream.  [default: <stream>:dlq; {<stream>}:dlq on a cluster; per shard, "
+        "<dead-letter>:{<shard's tag>}]",
     )(command)
 
 

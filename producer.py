@@ -160,7 +160,7 @@ def main(
                 if count == 1 or interval or count == 0:
                     # The first reading fails fast: a server that is down now is an error, not a wait.
                     send_one(publisher, reading(), entry_id or "*", patient=False)
-                    while not stop and (count == 0 or publisher.sent < count):
+                    while not stop and (count == 0 or publisher.sent + publisher.unconfirmed < count):
                         stop.sleep(interval)
                         if not stop:  # Ctrl-C during the wait: nothing more to send
                             send_one(publisher, reading())

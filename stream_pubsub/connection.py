@@ -174,14 +174,16 @@ class Connection:
         return self.cluster and (isinstance(exc, (rex.AskError, rex.TryAgainError)) or str(exc).startswith("UNBLOCKED"))
 
     def answers(self) -> None:
-        """PING; on a cluster: learn the slots anew, then PING every master (one is missing until
-        its replica has taken over)."""
+        """PING; on a cluster: learn the slots anew, then PING every master and ask it whether the
+        cluster is ok (a master is missing, and the cluster down, until its replica has taken over)."""
         if not self.cluster:
             self.db.ping()
             return
         self.db.nodes_manager.initialize()
         for node in self.db.get_primaries():
             node.redis_connection.ping()
+            if node.redis_connection.cluster("info").get("cluster_state") != "ok":  # still electing a master
+                raise rex.ClusterDownError("the cluster is not ok yet")
 
 
 def connect(url: str, *, read_timeout: float = 0.0) -> Connection:

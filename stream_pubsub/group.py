@@ -66,7 +66,6 @@ class GroupStream:
         self.trims = UnreadTrims(key, group)
         self.unacked: list[bytes] = []  # processed, not acknowledged yet
         self.outputs: list[dict] = []  # what the handler returned for them, to add with that XACK
-        self.unconfirmed: list[bytes] = []  # acknowledged on the wire, the reply not read yet
         self.maybe_more = True  # unread entries may be waiting (its last read came back full)
         self.last_delivered = b"0-0"  # the group's position after our last read
 
@@ -91,10 +90,7 @@ class GroupStream:
             self.send(read=self.maybe_more and taken < limit and not stop)
 
     def send(self, read: bool) -> None:
-        commit = (self.unacked, self.outputs)
-        self.ahead.send(commit, read)
-        if not self.fanout:
-            self.unconfirmed += self.unacked
+        self.ahead.send((self.unacked, self.outputs), read)
         self.unacked, self.outputs = [], []
 
     def commit(self) -> None:
@@ -102,7 +98,6 @@ class GroupStream:
         if self.unacked or self.outputs or self.ahead.expected:
             self.send(read=False)
             self.ahead.flush()
-        self.unconfirmed = []
 
     def lost_connection(self) -> None:
         """The connection dropped, perhaps after Redis ran what was sent: was it committed?
@@ -111,12 +106,12 @@ class GroupStream:
         With fan-out the XADDs must not be: the batch is dropped here, and what was not committed
         is still pending with us, so re-reading our own pending entries processes it again, once.
         """
+        unanswered = self.ahead.unanswered()
         self.ahead.abandon()
         if self.fanout:
             self.unacked, self.outputs = [], []
         else:
-            self.unacked = self.unconfirmed + self.unacked
-        self.unconfirmed = []
+            self.unacked = unanswered + self.unacked
         self.maybe_more = True
 
     def own_pending(self, stop):
@@ -154,7 +149,7 @@ class GroupStream:
     def forget(self) -> None:
         """The group is gone: what we held means nothing now (an XACK would do nothing)."""
         self.ahead.abandon()
-        self.unacked, self.outputs, self.unconfirmed = [], [], []
+        self.unacked, self.outputs = [], []
         self.maybe_more = True
 
     def group_lost_message(self) -> str:

@@ -71,12 +71,16 @@ class ReadAhead:
                 self.pool = self.pool_of()
                 self.conn = self.pool.get_connection()
             if parts:
-                self.expected.append(("commit", len(parts)))
+                self.expected.append(("commit", len(parts), unacked))
             if read:
                 parts.append(self.read_command)
-                self.expected.append(("read", 6))
+                self.expected.append(("read", 6, None))
             if parts:
                 self.conn.send_packed_command(parts, check_health=False)
+
+    def unanswered(self) -> list:
+        """The IDs acknowledged by XACKs on the wire whose replies were not read yet."""
+        return [entry_id for what in self.expected if what[0] == "commit" for entry_id in what[2]]
 
     def next_read(self):
         """The next read's (entries, stream info, group before, group after); None when none is in flight."""
@@ -111,7 +115,7 @@ class ReadAhead:
             raise error
 
     def _take_one(self) -> None:
-        kind, replies = self.expected.popleft()
+        kind, replies, *_ = self.expected.popleft()
         got, failed = [], None
         for _ in range(replies):
             try:

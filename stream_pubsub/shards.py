@@ -88,6 +88,10 @@ def resolve(db, logical: str, asked: int | None, *, where: str) -> int:
             raise
         return 1  # a least-privilege user of an unsharded stream need not read the record
     if recorded is not None:
+        if not recorded.isdigit() or not 1 <= int(recorded) <= MAX_SHARDS:
+            raise click.ClickException(
+                f"{record_key(logical)} at {where} holds {recorded[:40]!r}, not a number of shards; left untouched"
+            )
         have = int(recorded)
         if asked is not None and asked != have:
             raise click.ClickException(
@@ -132,7 +136,8 @@ def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str |
             if other is None or not cluster:
                 continue
             if slot(other) != slot(key):
-                hint = f"{{{key}}}:{what}" if n == 1 else "a name without { }"
+                suffix = "dlq" if option == "--dead-letter" else other
+                hint = f"{{{key}}}:{suffix}" if n == 1 else "a name without { }"
                 raise click.ClickException(
                     f"the {what} stream {other} cannot share the slot of {key} (slot {slot(key)}), so its XADD and "
                     f"the XACK cannot be one transaction on a cluster: give {option} {hint}"
