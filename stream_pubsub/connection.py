@@ -87,6 +87,8 @@ class Connection:
                 self.db.ping()
             except rex.BusyLoadingError as exc:
                 self.wait_until_back(None, exc)
+            except rex.NoPermissionError:  # a least-privilege user (a producer may only XADD): it answered
+                pass
             try:
                 enabled = self.db.info("cluster").get("cluster_enabled") == 1
             except rex.ResponseError:  # INFO not allowed for this user: a plain Redis, as far as we can tell
