@@ -35,7 +35,7 @@ class Consumer:
         self.status = StatusLine(name, settings["stats_interval"])
         self.counts = self.status.counts
         self.shards = [GroupStream(connection, key, group=group, consumer=name, count=count, dlq=dlq, fanout=fanout,
-                                   claim_idle=settings["claim_idle"])
+                                   claim_idle=settings["claim_idle"], say=self.warn)
                        for key, dlq, fanout in layout]  # fmt: skip
         self.processor = Processor(handler, group=group, consumer=name, max_deliveries=settings["max_deliveries"],
                                    fail_rate=settings["fail_rate"], fanout=bool(layout[0][2]), counts=self.counts,
@@ -222,7 +222,7 @@ def main(group, consumer, redis_url, stream, shards, start_from, dlq, handler, f
 
     Ctrl-C (or SIGTERM) finishes the batch in hand and exits; a second Ctrl-C quits at once.
     """
-    process = handlers.load(handler) if handler else handlers.PrintReadings(quiet=quiet)
+    process = handlers.load(handler) if handler else handlers.print_readings(quiet=quiet)
     stop, started, me = Stop(), time.monotonic(), None
     connection = Connection(redis_url, read_timeout=settings["block"] / 1000)
     try:

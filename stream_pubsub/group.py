@@ -7,11 +7,12 @@ name; reading with an ID instead of `>` re-reads one's own pending entries.
 
 from __future__ import annotations
 
+import click
 import redis.exceptions as rex
 from walrus.containers import ConsumerGroup
 
 from .claiming import Sweep
-from .read_ahead import ReadAhead
+from .read_ahead import CommitRefused, ReadAhead
 from .replies import entries, group_info
 from .trimming import UnreadTrims
 
@@ -23,9 +24,14 @@ def ensure_group(db, stream: str, group: str, start_from: str) -> bool:
     ConsumerGroup, as in the tutorial; it works on a cluster client too.)
     """
     cg = ConsumerGroup(db, group, {stream: start_from})
-    # ensure_keys_exist=False: walrus would otherwise probe with EXISTS/TYPE and a dummy XADD;
-    # MKSTREAM creates the stream in the same command instead.
-    return bool(cg.create(ensure_keys_exist=False, mkstream=True)[stream])
+    try:
+        # ensure_keys_exist=False: walrus would otherwise probe with EXISTS/TYPE and a dummy XADD;
+        # MKSTREAM creates the stream in the same command instead.
+        return bool(cg.create(ensure_keys_exist=False, mkstream=True)[stream])
+    except rex.OutOfMemoryError:  # a full Redis refuses XGROUP CREATE even for a group it has
+        if group_info(db.xinfo_groups(stream), group.encode()):  # (the consumer reads XINFO raw)
+            return False
+        raise
 
 
 def group_lost(exc: rex.ResponseError) -> bool:
@@ -55,8 +61,11 @@ class GroupStream:
     happen together or not at all.
     """
 
-    def __init__(self, connection, key: str, *, group: str, consumer: str, count: int, claim_idle: int, dlq, fanout):
+    def __init__(
+        self, connection, key: str, *, group: str, consumer: str, count: int, claim_idle: int, dlq, fanout, say
+    ):
         self.db, self.key, self.group, self.consumer, self.count = connection.db, key, group, consumer, count
+        self.connection, self.say = connection, say
         self.dlq, self.fanout = dlq, fanout
         # walrus's consumer group, as in the tutorial: pending entries, claiming, acknowledging
         self.entries = ConsumerGroup(self.db, group, [key], consumer=consumer).streams[key]
@@ -79,7 +88,7 @@ class GroupStream:
         if not ahead.reads_in_flight:
             self.send(read=True)
             self.send(read=True)  # the second read in flight: Redis answers it while we work
-        while (found := ahead.next_read()) is not None:
+        while (found := self.refusals(ahead.next_read)) is not None:
             batch, info, before, after = found
             self.maybe_more = len(batch) >= ahead.half
             if after:
@@ -90,14 +99,30 @@ class GroupStream:
             self.send(read=self.maybe_more and taken < limit and not stop)
 
     def send(self, read: bool) -> None:
-        self.ahead.send((self.unacked, self.outputs), read)
-        self.unacked, self.outputs = [], []
+        commit, self.unacked, self.outputs = (self.unacked, self.outputs), [], []
+        self.refusals(self.ahead.send, commit, read)
+
+    def refusals(self, step, *args):
+        """Run a step of the read-ahead; a commit Redis refused is said (and, when nothing of it ran,
+        left to be claimed and processed again), or ends the consumer when outputs were lost."""
+        try:
+            return step(*args)
+        except CommitRefused as refused:
+            why = self.connection.describe(refused.error, self.fanout)
+            if refused.applied:  # the XACK ran, an XADD did not: those outputs are gone; say it and stop
+                raise click.ClickException(
+                    f"{refused.outputs} outputs of {refused.acks} entries of {self.key} could not be added to "
+                    f"{self.fanout} ({why}), and the entries were acknowledged: they are lost"
+                ) from None
+            self.say(f"Redis refused to acknowledge {refused.acks} entries of {self.key} ({why}); "
+                     "they stay pending and are processed again after --claim-idle")  # fmt: skip
+            return None if step == self.ahead.send else step(*args)  # (a commit raises once sent)
 
     def commit(self) -> None:
         """Commit what was processed now and wait for Redis to confirm (before blocking, or exiting)."""
         if self.unacked or self.outputs or self.ahead.expected:
             self.send(read=False)
-            self.ahead.flush()
+            self.refusals(self.ahead.flush)
 
     def lost_connection(self) -> None:
         """The connection dropped, perhaps after Redis ran what was sent: was it committed?

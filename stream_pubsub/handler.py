@@ -9,7 +9,7 @@ with the entry's ID and its fields decoded as UTF-8 (both str).
     raise anything else    this delivery failed: it stays pending and is retried, and is
                            dead-lettered after --max-deliveries, with the exception as reason
 
-Without --handler the consumer runs `PrintReadings`: check the reading, print its line.
+Without --handler the consumer runs `print_readings`: check the reading, print its line.
 """
 
 from __future__ import annotations
@@ -20,20 +20,33 @@ import sys
 import click
 
 from .reading import check_reading
+from .stopping import StopNow
 
 
-class PrintReadings:
+def print_readings(*, quiet: bool):
     """The default handler: a reading that is not valid is dead-lettered (InvalidReading is
-    Unprocessable); a valid one is printed as `<id> <sensor> temp=... humidity=...`."""
+    Unprocessable); a valid one is printed as `<id> <sensor> temp=... humidity=...` (unless quiet)."""
+    write = sys.stdout.write
 
-    def __init__(self, *, quiet: bool):
-        self.quiet = quiet
-        self.write = sys.stdout.write
-
-    def __call__(self, message_id: str, message: dict[str, str]) -> None:
+    def process(message_id: str, message: dict[str, str]) -> None:
         sensor_id, temp, humidity = check_reading(message)
-        if not self.quiet:
-            self.write(f"{message_id} {sensor_id} temp={temp:.4f} humidity={humidity:.4f}\n")
+        if not quiet:
+            try:
+                write(f"{message_id} {sensor_id} temp={temp:.4f} humidity={humidity:.4f}\n")
+            except BrokenPipeError:
+                raise OutputClosed from None
+
+    return process
+
+
+class OutputClosed(StopNow):
+    """The consumer's output was closed (`consumer.py ... | head`): stop at once, as a second
+    Ctrl-C would; what was not acknowledged stays pending."""
+
+    def __init__(self):
+        super().__init__()
+        os.write(2, b"the output was closed: stopping; unacknowledged entries stay pending\n")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write at exit
 
 
 class BadHandler(click.ClickException):
@@ -71,7 +84,8 @@ def load(spec: str):
     if function is None:
         raise BadHandler(spec, f"{module_name} has no {name!r}")
     if not callable(function):
-        raise BadHandler(spec, f"it is a {type(function).__name__}, not a function")
+        kind = type(function).__name__
+        raise BadHandler(spec, f"it is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a function")
     try:
         inspect.signature(function).bind("1-0", {})
     except TypeError as exc:

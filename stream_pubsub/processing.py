@@ -19,9 +19,11 @@ import redis.exceptions as rex
 from . import Unprocessable
 from .dead_letters import dead_letter
 from .group import group_lost
-from .replies import Undecodable, as_bytes_dict, decode
+from .handler import OutputClosed
+from .replies import Undecodable, as_bytes_dict, decode, undecodable
 
 SIMULATED = "simulated failure (--fail-rate)"
+_utf8 = bytes.decode
 
 
 class HandlerMisuse(click.ClickException):
@@ -44,9 +46,10 @@ class Processor:
         acknowledged only after it was processed and its line written: a crash can redeliver
         at most this batch, and nothing in it is lost.
         """
-        done, outputs, handler, fail_rate = [], [], self.handler, self.fail_rate
+        done, outputs = [], []
         if not batch:
             return done, outputs
+        handler, fail_rate, last_error, processed = self.handler, self.fail_rate, self.last_error, 0
         for entry_id, fields in batch:
             if not fields:  # re-read or claimed after MAXLEN/XTRIM removed its data
                 self.counts.trimmed_pending += 1
@@ -54,16 +57,22 @@ class Processor:
                 continue
             times = deliveries.get(entry_id, 1) if deliveries else 1
             if times > self.max_deliveries:
-                reason = self.last_error.get(entry_id, "never acknowledged (its consumer kept failing or died)")
+                reason = last_error.get(entry_id, "never acknowledged (its consumer kept failing or died)")
                 self.give_up(shard, entry_id, fields, times, f"delivered {times} times; last error: {reason}")
+                continue
+            try:  # the fields as the handler gets them: str, decoded as UTF-8 (raw replies: a flat list)
+                if type(fields) is list:
+                    it = map(_utf8, fields)
+                    message = dict(zip(it, it))
+                else:
+                    message = decode(fields)
+            except (UnicodeDecodeError, Undecodable):  # the handler never sees it
+                self.give_up(shard, entry_id, fields, times, f"cannot be decoded: {undecodable(fields)}")
                 continue
             try:
                 if fail_rate and random.random() < fail_rate:
                     raise _Simulated
-                result = handler(entry_id.decode(), decode(fields))
-            except Undecodable as exc:  # the handler never sees it
-                self.give_up(shard, entry_id, fields, times, f"cannot be decoded: {exc}")
-                continue
+                result = handler(_utf8(entry_id), message)
             except Unprocessable as exc:  # retrying cannot help: dead-letter it now
                 self.give_up(shard, entry_id, fields, times, f"{exc.reason}: {exc}")
                 continue
@@ -78,11 +87,15 @@ class Processor:
                 except TypeError as exc:
                     self.failed(entry_id, times, f"the handler returned {exc}")
                     continue
-            if self.last_error:
-                self.last_error.pop(entry_id, None)
+            if last_error:
+                last_error.pop(entry_id, None)
             done.append(entry_id)
-        sys.stdout.flush()
-        self.counts.processed += len(done)
+            processed += 1
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosed from None
+        self.counts.processed += processed
         return done, outputs
 
     def published(self, result) -> list[dict]:

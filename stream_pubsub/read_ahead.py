@@ -20,6 +20,7 @@ lock, so their entries are in hand and kept fresh too.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 import redis.exceptions as rex
@@ -34,26 +35,31 @@ class ReadAhead:
         self.pool_of, self.key, self.group, self.consumer, self.fanout = pool_of, key, group, consumer, fanout
         self.pool = None
         self.half = max(1, count // 2)
-        self.read_command = b"".join(
-            pack_command(c)
-            for c in (
-                ("MULTI",),
-                ("XINFO", "STREAM", key),
-                ("XINFO", "GROUPS", key),
-                ("XREADGROUP", "GROUP", group, consumer, "COUNT", self.half, "STREAMS", key, ">"),
-                ("XINFO", "GROUPS", key),
-                ("EXEC",),
-            )
+        reading = (
+            ("XINFO", "STREAM", key),
+            ("XINFO", "GROUPS", key),
+            ("XREADGROUP", "GROUP", group, consumer, "COUNT", self.half, "STREAMS", key, ">"),
+            ("XINFO", "GROUPS", key),
         )
+        self.read_command = b"".join(pack_command(c) for c in (("MULTI",), *reading, ("EXEC",)))
+        # A full Redis (maxmemory, noeviction) refuses a MULTI even of reads, but serves the reads
+        # themselves: then they go without MULTI (a trim in between could be miscounted, no more).
+        self.plain_read = b"".join(pack_command(c) for c in reading)
+        self.full_until = 0.0
         self.conn = None
         self.expected: deque = deque()  # what the replies still on the wire answer: "read" or "commit"
         self.arrived: deque = deque()  # reads taken off the wire early (take_in_flight), in order
         self.lock = threading.Lock()
-        self.error: Exception | None = None  # a commit Redis refused (raised at the next flush)
+        self.error: CommitRefused | None = None  # a commit Redis refused: raised at the next step
 
     @property
     def reads_in_flight(self) -> int:
-        return self.expected.count("read") + len(self.arrived)
+        return sum(what[0] == "read" for what in self.expected) + len(self.arrived)
+
+    def _raise_refused(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
     def send(self, commit: tuple[list, list], read: bool) -> None:
         """Send the commit of a processed half (XACK, with the fan-out XADDs in a MULTI) and maybe a read."""
@@ -71,12 +77,14 @@ class ReadAhead:
                 self.pool = self.pool_of()
                 self.conn = self.pool.get_connection()
             if parts:
-                self.expected.append(("commit", len(parts), unacked))
+                self.expected.append(("commit", len(parts), unacked, len(outputs)))
             if read:
-                parts.append(self.read_command)
-                self.expected.append(("read", 6, None))
+                plain = time.monotonic() < self.full_until
+                parts.append(self.plain_read if plain else self.read_command)
+                self.expected.append(("read", 4 if plain else 6, None, 0))
             if parts:
                 self.conn.send_packed_command(parts, check_health=False)
+            self._raise_refused()  # one found by the Keeper's take_in_flight meanwhile
 
     def unanswered(self) -> list:
         """The IDs acknowledged by XACKs on the wire whose replies were not read yet."""
@@ -87,9 +95,14 @@ class ReadAhead:
         with self.lock:
             while not self.arrived:
                 if not self.expected:
+                    self._raise_refused()
                     return None
                 self._take_one()
+            self._raise_refused()  # (the read stays in `arrived` for the next call)
             found = self.arrived.popleft()
+        if found is _FULL:
+            self.send(([], []), read=True)
+            return self.next_read()
         if isinstance(found, Exception):
             raise found
         return found
@@ -110,12 +123,10 @@ class ReadAhead:
         with self.lock:
             while self.expected:
                 self._take_one()
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
+            self._raise_refused()
 
     def _take_one(self) -> None:
-        kind, replies, *_ = self.expected.popleft()
+        kind, replies, acks, outputs = self.expected.popleft()
         got, failed = [], None
         for _ in range(replies):
             try:
@@ -125,13 +136,20 @@ class ReadAhead:
                 got.append(exc)
         if kind == "commit":
             last = got[-1]
-            if failed is not None or (isinstance(last, list) and any(isinstance(r, Exception) for r in last)):
-                self.error = self.error or failed or next(r for r in last if isinstance(r, Exception))
+            inner = next((r for r in last if isinstance(r, Exception)), None) if isinstance(last, list) else None
+            if (failed or inner) and self.error is None:  # EXECABORT: nothing ran; else the XACK ran
+                self.error = CommitRefused(failed or inner, acks=len(acks), outputs=outputs, applied=inner is not None)
             return
-        if failed is not None:
-            self.arrived.append(failed)
-            return
-        info, before, reply, after = got[-1]
+        if replies == 6:  # MULTI, 4 x QUEUED, EXEC
+            if isinstance(failed, rex.OutOfMemoryError):  # refused whole: read again, without MULTI
+                self.full_until = time.monotonic() + 1.0
+                self.arrived.append(_FULL)
+                return
+            if failed is not None:
+                self.arrived.append(failed)
+                return
+            got = got[-1]
+        info, before, reply, after = got
         if isinstance(reply, Exception):
             self.arrived.append(reply)
             return
@@ -157,6 +175,19 @@ class ReadAhead:
             if self.conn is not None:
                 self.pool.release(self.conn)
                 self.conn = None
+
+
+_FULL = object()  # a read refused for want of memory: sent again without MULTI
+
+
+class CommitRefused(Exception):
+    """Redis refused a batch's commit. `applied`: EXEC ran and the XACK with it (a fan-out XADD
+    failed on its own, e.g. WRONGTYPE); otherwise nothing of it ran (e.g. OOM) and the entries are
+    still pending: they are claimed and processed again."""
+
+    def __init__(self, error: Exception, *, acks: int, outputs: int, applied: bool):
+        super().__init__(str(error))
+        self.error, self.acks, self.outputs, self.applied = error, acks, outputs, applied
 
 
 def _flat(entry: dict) -> list:

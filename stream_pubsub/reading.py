@@ -17,6 +17,7 @@ from . import Unprocessable
 
 FIELDS = ("sensor_id", "temp", "humidity")
 MAX_VALUE_BYTES = 1024  # a reading's values are short; anything longer is not a reading
+_finite = math.isfinite
 
 
 class InvalidReading(Unprocessable, ValueError):
@@ -44,7 +45,7 @@ def check_reading(message: dict[str, str]) -> tuple[str, float, float]:
         sensor_id, temp, humidity = message["sensor_id"], message["temp"], message["humidity"]
         if len(temp) <= MAX_VALUE_BYTES and len(humidity) <= MAX_VALUE_BYTES and _short(sensor_id):
             t, h = float(temp), float(humidity)
-            if sensor_id.strip() and math.isfinite(t) and math.isfinite(h):
+            if sensor_id.strip() and _finite(t) and _finite(h):
                 return sensor_id, t, h
     except (KeyError, ValueError):
         pass

@@ -57,7 +57,7 @@ class Undecodable(ValueError):
 
 
 def decode(fields) -> dict[str, str]:
-    """An entry's fields as the handler gets them: a dict of str, decoded as UTF-8.
+    """An entry's fields as the handler gets them: a dict of str, decoded as UTF-8, or Undecodable.
 
     One bad byte makes this one entry undecodable, not the whole batch.
     """
@@ -67,14 +67,19 @@ def decode(fields) -> dict[str, str]:
         it = map(bytes.decode, fields)
         return dict(zip(it, it))
     except UnicodeDecodeError:
-        pairs = fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2])
-        for name, value in pairs:
-            for what, raw in (("the name of a field", name), (name.decode("utf-8", "backslashreplace"), value)):
-                try:
-                    raw.decode()
-                except UnicodeDecodeError:
-                    raise Undecodable(f"{what} is not valid UTF-8") from None
-        raise
+        raise Undecodable(undecodable(fields)) from None
+
+
+def undecodable(fields) -> str:
+    """What is not valid UTF-8 in an entry, in words."""
+    pairs = fields.items() if isinstance(fields, dict) else zip(fields[::2], fields[1::2])
+    for name, value in pairs:
+        for what, raw in (("the name of a field", name), (name.decode("utf-8", "backslashreplace"), value)):
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                return f"{what} is not valid UTF-8"
+    return "it is not valid UTF-8"
 
 
 def as_bytes_dict(fields) -> dict[bytes, bytes]:

@@ -142,5 +142,9 @@ def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str |
                     f"the {what} stream {other} cannot share the slot of {key} (slot {slot(key)}), so its XADD and "
                     f"the XACK cannot be one transaction on a cluster: give {option} {hint}"
                 )
+        if fanout and (kind := db.type(companions[1])) not in (b"stream", b"none"):
+            raise click.ClickException(
+                f"--fanout {companions[1]} holds a {kind.decode()}, not a stream (WRONGTYPE); left untouched"
+            )
         found.append((key, *companions))
     return n, found

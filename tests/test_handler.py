@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import redis
 from conftest import run, spawn, stop, wait_for
 
 STREAM, GROUP, DLQ = "app:event", "group1", "app:event:dlq"
@@ -438,23 +439,80 @@ def test_a_field_value_that_is_not_str_bytes_or_a_number_is_a_failed_delivery_no
     assert r.xlen("app:out") == 0 and pending(r) == []  # neither output of the entry: all or nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fan-out XADD refused at EXEC (WRONGTYPE) is not reported: "
-    "ReadAhead keeps the error and GroupStream.commit only flushes when something is outstanding",
-)
-def test_a_fanout_stream_that_is_not_a_stream_is_reported(r, server, tmp_path):
-    """Redis runs the XACK of the MULTI even though its XADD failed: the output is lost; say so."""
+def test_a_fanout_stream_that_is_not_a_stream_is_refused_before_anything_is_read(r, server, tmp_path):
     env = handlers(tmp_path, app="def process(message_id, message):\n    return {'from': message_id}\n")
     add(r, 3)
     r.set("app:out", "not a stream")
 
     out, err, code = consume(server, env, "--handler", "app:process", "--fanout", "app:out")
 
-    assert "app:out" in err and "WRONGTYPE" in err, err
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == [
+        "Error: --fanout app:out holds a string, not a stream (WRONGTYPE); left untouched"
+    ]
+    assert r.get("app:out") == b"not a stream" and r.xinfo_groups(STREAM) == []  # nothing read, nothing changed
+    assert journal(tmp_path) == []
+
+
+def test_a_fanout_stream_replaced_mid_run_is_said_and_stops_the_consumer(r, server, tmp_path):
+    """Redis runs the XACK of the MULTI even though its XADD failed (WRONGTYPE): the outputs of that
+    batch are gone. The consumer says how many, and stops, instead of losing them silently."""
+    env = handlers(tmp_path, app=SLOW_OUTPUT)
+    add(r, 4)
+    consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", "--count", "2", "--handler", "app:process",
+                     "--fanout", "app:out", "--stats-interval", "0", url=server.url, env=env)  # fmt: skip
+    wait_for(lambda: len(journal(tmp_path)) >= 1, what="the handler to start")
+    r.set("app:out", "a string now")  # while the first entry is in the handler
+    out, err = consumer.communicate(timeout=TIMEOUT)
+    assert consumer.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "could not be added to app:out" in lines[0] and "WRONGTYPE" in lines[0]
+    assert "they are lost" in lines[0] and "Traceback" not in err
+    assert r.get("app:out") == b"a string now"
+
+
+def test_a_full_redis_refusing_the_fanout_commit_loses_and_doubles_nothing(own_server, tmp_path):
+    """OOM: the MULTI of outputs + XACK is refused whole (EXECABORT). Said; the entries stay pending,
+    and once Redis has room they are claimed, processed again and committed, each output once."""
+    srv = own_server("--maxmemory", "8mb", "--maxmemory-policy", "noeviction")
+    r = redis.Redis.from_url(srv.url)
+    env = handlers(tmp_path, app="def process(message_id, message):\n    return {'input': message_id}\n")
+    ids = add(r, 40)
+    r.xgroup_create(STREAM, GROUP, "0")  # (a full Redis refuses to create a group, but serves one it has)
+    filler = 0
+    for size in (65536, 1024, 16):  # fill Redis up to maxmemory, until even a small write fails
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            while filler < 10_000:
+                r.set(f"ballast:{filler}", "x" * size)
+                filler += 1
+    log = open(tmp_path / "c1.err", "w")
+    args = ["--handler", "app:process", "--fanout", "app:out", "--claim-idle", "300", "--stats-interval", "0"]
+    consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", *args, url=srv.url, env=env, stderr=log)
+    log.close()
+    wait_for(lambda: "Redis refused to acknowledge" in (tmp_path / "c1.err").read_text(), what="the refusal")
+    r.delete(*(f"ballast:{i}" for i in range(filler)))
+    wait_for(lambda: r.exists("app:out") and r.xlen("app:out") >= 40 and not pending(r), timeout=20,
+             what="the outputs once Redis has room")  # fmt: skip
+    stop(consumer)
+    err = (tmp_path / "c1.err").read_text()
+    assert consumer.returncode == 0 and "Traceback" not in err, err
+    assert "they stay pending and are processed again after --claim-idle" in err
+    outputs = [fields[b"input"].decode() for _, fields in r.xrange("app:out")]
+    assert sorted(outputs) == sorted(ids)  # every input's output, once
 
 
 # -- h. fan-out exactly once, consumers SIGKILLed all along ----------------------------------------
+
+SLOW_OUTPUT = """
+import time
+from journal import journal
+
+
+def process(message_id, message):
+    journal(message_id)
+    time.sleep(0.5)
+    return {"input": message_id}
+"""
 
 FANOUT = """
 import os
