@@ -117,12 +117,27 @@ class Walkthrough:
                 job.wait()
 
 
-@pytest.mark.parametrize("title", ["Following the tutorial", "What happens when things go wrong"])
+@pytest.mark.parametrize(
+    "title", ["Following the tutorial", "What happens when things go wrong", "Your own processing"]
+)
 def test_readme_walkthrough(title, own_server, tmp_path):
     walk_steps = steps(section(title))
     assert len(walk_steps) >= 8
     server = own_server("--appendonly", "yes", folder=tmp_path)  # survives the restart step
     walk = Walkthrough(server, tmp_path)
+    try:
+        for command, shown in walk_steps:
+            walk.run(command, shown)
+    finally:
+        walk.close()
+
+
+def test_readme_cluster_walkthrough(own_cluster, tmp_path):
+    """"When one Redis is not enough", on a cluster of 3 masters and 3 replicas, through one node."""
+    walk_steps = steps(section("When one Redis is not enough"))
+    assert len(walk_steps) >= 8
+    cluster = own_cluster()
+    walk = Walkthrough(cluster.nodes[2], tmp_path)
     try:
         for command, shown in walk_steps:
             walk.run(command, shown)
