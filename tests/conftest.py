@@ -177,3 +177,20 @@ def own_cluster(server_binary, tmp_path):
     yield start
     for c in clusters:
         c.stop()
+
+
+def fill_up(client) -> int:
+    """Fill a server started with --maxmemory (noeviction) until even a small write fails (OOM).
+
+    Returns how many `ballast:<i>` keys it wrote, for `client.delete` to make room again.
+    """
+    filler = 0
+    for size in (65536, 1024, 16):
+        try:
+            while filler < 10_000:
+                client.set(f"ballast:{filler}", "x" * size)
+                filler += 1
+        except redis.exceptions.OutOfMemoryError:
+            continue
+        raise AssertionError("10,000 writes and still not full: is --maxmemory set?")
+    return filler

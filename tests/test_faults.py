@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import ROOT, run, spawn, stop, wait_for
+from conftest import ROOT, fill_up, run, spawn, stop, wait_for
 
 pytestmark = pytest.mark.slow
 LINE = re.compile(r"^(\d+-\d+) ", re.M)
@@ -398,12 +398,7 @@ def test_producer_waits_while_redis_is_full(own_server, tmp_path):
     out.close()
     log.close()
     wait_for(lambda: r.xlen("app:event") > 20, what="readings flowing")
-    filler = 0
-    for size in (65536, 1024, 16):  # fill Redis up to maxmemory, until even a small write fails
-        with pytest.raises(redis.exceptions.OutOfMemoryError):
-            while filler < 10_000:
-                r.set(f"ballast:{filler}", "x" * size)
-                filler += 1
+    filler = fill_up(r)  # Redis at maxmemory: even a small write fails
     wait_for(lambda: "is full (OOM)" in (tmp_path / "producer.err").read_text(), what="OOM noticed")
     held = r.xlen("app:event")
     time.sleep(0.5)

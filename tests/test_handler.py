@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import run, spawn, stop, wait_for
+from conftest import fill_up, run, spawn, stop, wait_for
 
 STREAM, GROUP, DLQ = "app:event", "group1", "app:event:dlq"
 SUMMARY = re.compile(r"(\S+): stopped after \d+\.\ds: (.*)")
@@ -479,12 +479,7 @@ def test_a_full_redis_refusing_the_fanout_commit_loses_and_doubles_nothing(own_s
     env = handlers(tmp_path, app="def process(message_id, message):\n    return {'input': message_id}\n")
     ids = add(r, 40)
     r.xgroup_create(STREAM, GROUP, "0")  # (a full Redis refuses to create a group, but serves one it has)
-    filler = 0
-    for size in (65536, 1024, 16):  # fill Redis up to maxmemory, until even a small write fails
-        with pytest.raises(redis.exceptions.OutOfMemoryError):
-            while filler < 10_000:
-                r.set(f"ballast:{filler}", "x" * size)
-                filler += 1
+    filler = fill_up(r)  # Redis at maxmemory: even a small write fails
     log = open(tmp_path / "c1.err", "w")
     args = ["--handler", "app:process", "--fanout", "app:out", "--claim-idle", "300", "--stats-interval", "0"]
     consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", *args, url=srv.url, env=env, stderr=log)
