@@ -30,7 +30,7 @@ from stream_pubsub.waiting import waiter
 class Consumer:
     def __init__(self, connection: Connection, layout, *, group, name, count, block, burst, handler, **settings):
         """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help."""
-        self.connection, self.db, self.group, self.name = connection, connection.db, group, name
+        self.connection, self.db, self.group, self.name, self.layout = connection, connection.db, group, name, layout
         self.count, self.block, self.burst, self.stop = count, block, burst, settings["stop"]
         self.status = StatusLine(name, settings["stats_interval"])
         self.counts = self.status.counts
@@ -80,11 +80,12 @@ class Consumer:
         self.connection.wait_until_back(self.stop, exc)
         return True
 
-    def regroup(self) -> None:
+    def regroup(self) -> None:  # the group or the whole stream is gone
         for shard in self.shards:
             shard.forget()
             if ensure_group(self.db, shard.key, self.group, "0"):  # (not created: it had only moved)
                 self.warn(shard.group_lost_message())
+        self.layout.record(self.db)  # the number of shards, for the producers, if it went too
 
     def recover_own_pending(self) -> None:
         """Process our own pending entries: delivered to this name before, never acknowledged."""
@@ -229,12 +230,12 @@ def main(group, consumer, redis_url, stream, shards, start_from, dlq, handler, f
         with connection.errors(key=stream):
             connection.check()
             raw_replies(connection.db)  # entries as they come off the wire (stream_pubsub/replies.py)
-            n, layout = sharding.layout(connection.db, stream, shards, dlq=dlq, fanout=fanout,
-                                        cluster=connection.cluster, where=connection.where)  # fmt: skip
+            layout = sharding.layout(connection.db, stream, shards, dlq=dlq, fanout=fanout,
+                                     cluster=connection.cluster, where=connection.where)  # fmt: skip
             # XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position
             if any([ensure_group(connection.db, key, group, start_from) for key, _, _ in layout]):
-                click.echo(f"created group {group} on {stream}{f' ({n} shards)' * (n > 1)}, starting at {start_from}",
-                           err=True)  # fmt: skip
+                n = f" ({layout.n} shards)" * (layout.n > 1)
+                click.echo(f"created group {group} on {stream}{n}, starting at {start_from}", err=True)
             for key, _, _ in layout:  # an XACK of no entry: a user who may not acknowledge learns it now
                 connection.db.xack(key, group, "0-0")
             me = Consumer(connection, layout, group=group, name=consumer, handler=process, stop=stop, **settings)

@@ -119,8 +119,21 @@ def default_dead_letters(stream: str, *, cluster: bool) -> str:
     return f"{stream}:dlq"
 
 
+class Layout(list):
+    """[(stream key, dead-letter key, fan-out key or None)] for each shard of a logical stream."""
+
+    def __init__(self, stream: str, n: int, found: list, fanout: str | None):
+        super().__init__(found)
+        self.stream, self.n, self.fanout = stream, n, fanout
+
+    def record(self, db) -> None:
+        """Record the number of shards again (after FLUSHALL took it), so producers find it."""
+        for logical in filter(None, (self.stream, self.fanout) if self.n > 1 else ()):
+            db.set(record_key(logical), self.n, nx=True)
+
+
 def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str | None, cluster: bool, where: str):
-    """[(stream key, dead-letter key, fan-out key or None)] for each shard, every key checked.
+    """The keys of each shard (a Layout), every one checked.
 
     A dead-letter or fan-out key is written in the same MULTI as the XACK of its shard, so on a
     cluster it must be in the shard's slot: one that cannot be is refused before anything is read.
@@ -147,4 +160,4 @@ def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str |
                 f"--fanout {companions[1]} holds a {kind.decode()}, not a stream (WRONGTYPE); left untouched"
             )
         found.append((key, *companions))
-    return n, found
+    return Layout(stream, n, found, fanout)

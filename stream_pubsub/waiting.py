@@ -57,8 +57,14 @@ class Apart:
             thread.start()
 
     def wait(self, block_ms: int) -> list[tuple]:
-        """Sleep until a shard has entries after the group's position (or block_ms); mark it."""
-        self.woken.wait(block_ms / 1000)
+        """Sleep until a shard has entries after the group's position (or block_ms); mark it.
+
+        After block_ms with nothing, every shard is read once all the same: XREAD does not notice
+        a group that is gone (FLUSHALL), XREADGROUP does.
+        """
+        if not self.woken.wait(block_ms / 1000):
+            for shard in self.shards:
+                shard.maybe_more = True
         self.woken.clear()
         return []
 

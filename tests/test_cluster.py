@@ -12,6 +12,7 @@ import re
 import time
 
 import pytest
+import redis
 from conftest import run, spawn, stop, wait_for
 from redis.cluster import RedisCluster
 
@@ -309,3 +310,56 @@ def test_an_idle_consumer_of_twelve_shards_waits_without_polling(cluster):
     assert len(processed(out)) == 3, err
     assert max(delays) < 0.5, delays  # a few ms here; the bound leaves room for a busy machine
     print(f"idle CPU {share:.2%}; delays {[round(d * 1000, 1) for d in delays]} ms")
+
+
+def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(cluster, tmp_path):
+    """The single-node promises, on 6 shards of a cluster: a failing consumer's entries are
+    claimed by another, a restarted one re-reads its own pending entries, and FLUSHALL on every
+    master is a GROUP LOST that the running consumer recovers from."""
+    rc, url = client(cluster), cluster.url
+    keys = shards.keys("app:event", 6)
+    ids = []
+    for sensor in ("sensor1", "sensor2", "sensor3", "sensor4"):
+        got = run("producer.py", sensor, "--shards", "6", "--count", "10", url=url)
+        ids += sent(got.stdout)
+    failing = Running(tmp_path, "failing", "consumer.py", "group1", "c1", "--start-from", "0", "--fail-rate", "1",
+                      "--claim-idle", "100000", "--stats-interval", "0", url=url)  # fmt: skip
+
+    def held():
+        try:
+            return sum(len(rc.xpending_range(k, "group1", "-", "+", 100, consumername="c1")) for k in keys)
+        except redis.ResponseError:  # NOGROUP: not every shard has its group yet
+            return 0
+
+    wait_for(lambda: held() == 40, timeout=15, what="all 40 to fail and wait with c1")
+    _, err = failing.stop()
+    assert "failed" in err and held() == 40
+    again = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100000", url=url)  # c1 comes back, healed
+    assert again.returncode == 0, again.stderr
+    assert sorted(processed(again.stdout)) == sorted(ids)  # its own pending entries, re-read (ID 0)
+    more = sent(run("producer.py", "sensor5", "--count", "5", url=url).stdout)
+    taker = Running(tmp_path, "c2", "consumer.py", "group1", "c2", "--stats-interval", "0", url=url)
+    wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="c2 to read the 5")
+    for node in cluster.masters():
+        cluster.client(node).flushall()
+    wait_for(lambda: rc.get("app:event:shards"), timeout=10, what="the consumer to record the 6 shards again")
+    after = sent(run("producer.py", "sensor6", "--count", "5", url=url).stdout)
+    wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="the group recreated")
+    out, err = taker.stop()
+    assert sorted(processed(out)) == sorted(more + after), err
+    assert "GROUP LOST" in err and "Traceback" not in err
+    assert rc.get("app:event:shards") == b"6"  # FLUSHALL took the record too: the consumer wrote it again
+
+
+def test_a_long_block_read_on_a_cluster_is_not_a_timeout(cluster, tmp_path):
+    """BLOCK 7000 against redis-py's 5 s socket timeout: the consumer waits, quietly, and reads."""
+    url = cluster.url
+    consumer = Running(tmp_path, "c1", "consumer.py", "group1", "c1", "--block", "7000", "--stats-interval", "0",
+                       url=url)  # fmt: skip
+    time.sleep(8.5)  # longer than the default socket timeout and one BLOCK
+    ids = sent(run("producer.py", "sensor1", "--count", "3", url=url).stdout)
+    rc = client(cluster)
+    wait_for(lambda: drained(rc, ["app:event"]), timeout=10, what="the readings")
+    out, err = consumer.stop()
+    assert processed(out) == ids
+    assert "lost Redis" not in err and "Traceback" not in err and "Timeout" not in err, err
