@@ -140,9 +140,7 @@ class Consumer:
         """process_message for each entry (the handler, through stream_pubsub/processing.py); what
         succeeded is acknowledged with the shard's next read, and always before this consumer blocks."""
         self.keeper.hold(shard, [entry_id for entry_id, _ in batch])
-        done, outputs = self.processor.handle(shard, batch, deliveries)
-        shard.unacked += done
-        shard.outputs += outputs
+        shard.processed(*self.processor.handle(shard, batch, deliveries))  # to go with its next XACK
         self.keeper.hold(shard, shard.unacked)  # a failed entry is let go: it is retried after --claim-idle
 
     def commit_all(self) -> None:

@@ -98,6 +98,11 @@ class GroupStream:
             taken += len(batch)
             self.send(read=self.maybe_more and taken < limit and not stop)
 
+    def processed(self, done: list, outputs: list) -> None:
+        """These entries were processed (and these outputs made): commit them with the next send."""
+        self.unacked += done
+        self.outputs += outputs
+
     def send(self, read: bool) -> None:
         commit, self.unacked, self.outputs = (self.unacked, self.outputs), [], []
         self.refusals(self.ahead.send, commit, read)
