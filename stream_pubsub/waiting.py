@@ -46,15 +46,19 @@ class Together:
 
 
 class Apart:
-    """A thread per shard, each waiting with XREAD BLOCK (a cluster, more than one shard)."""
+    """A thread per shard, each waiting with XREAD BLOCK (a cluster, more than one shard).
+
+    The threads start at the first wait (a --burst consumer never waits), and XREAD only while
+    the consumer waits: while it reads and processes a backlog they sleep, instead of waking on
+    every entry that is already there.
+    """
 
     def __init__(self, db, shards, *, block_ms: int):
         self.db, self.shards, self.block_ms = db, shards, block_ms
-        self.woken = threading.Event()
+        self.armed = threading.Event()  # set while the consumer waits
+        self.woken = threading.Event()  # set by a thread whose shard has something new
         self.closed = False
-        self.threads = [threading.Thread(target=self._watch, args=(s,), daemon=True) for s in shards]
-        for thread in self.threads:
-            thread.start()
+        self.threads: list[threading.Thread] = []
 
     def wait(self, block_ms: int) -> list[tuple]:
         """Sleep until a shard has entries after the group's position (or block_ms); mark it.
@@ -62,28 +66,36 @@ class Apart:
         After block_ms with nothing, every shard is read once all the same: XREAD does not notice
         a group that is gone (FLUSHALL), XREADGROUP does.
         """
-        if not self.woken.wait(block_ms / 1000):
+        if not self.threads:
+            self.threads = [threading.Thread(target=self._watch, args=(s,), daemon=True) for s in self.shards]
+            for thread in self.threads:
+                thread.start()
+        self.woken.clear()
+        self.armed.set()
+        woke = self.woken.wait(block_ms / 1000)
+        self.armed.clear()
+        if not woke:
             for shard in self.shards:
                 shard.maybe_more = True
-        self.woken.clear()
         return []
 
     def _watch(self, shard) -> None:
         while not self.closed:
-            after = shard.last_delivered
-            try:
-                reply = self.db.xread({shard.key: after}, count=1, block=self.block_ms)
-            except (rex.ConnectionError, rex.TimeoutError, rex.ResponseError):
-                shard.maybe_more = True  # the main loop finds out what is wrong, and says so
-                self.woken.set()
-                self.woken.wait(0.5)  # not in a tight loop while Redis is away
-                continue
+            self.armed.wait()
+            if self.closed:
+                return
+            try:  # from the group's position after the consumer's last read of this shard
+                reply = self.db.xread({shard.key: shard.last_delivered}, count=1, block=self.block_ms)
+            except (rex.ConnectionError, rex.TimeoutError, rex.ResponseError, rex.RedisClusterException):
+                reply = True  # the main loop finds out what is wrong, and says so
+                time.sleep(0.5)  # not in a tight loop while Redis is away
             if reply and not self.closed:
                 shard.maybe_more = True
                 self.woken.set()
-                while shard.last_delivered == after and shard.maybe_more and not self.closed:
-                    time.sleep(0.005)  # until the main loop has read past it
+                while self.armed.is_set() and not self.closed:  # until the consumer has read it
+                    time.sleep(0.005)
 
     def close(self) -> None:
         self.closed = True
+        self.armed.set()
         self.woken.set()

@@ -133,7 +133,7 @@ def test_readme_walkthrough(title, own_server, tmp_path):
 
 
 def test_readme_cluster_walkthrough(own_cluster, tmp_path):
-    """"When one Redis is not enough", on a cluster of 3 masters and 3 replicas, through one node."""
+    """ "When one Redis is not enough", on a cluster of 3 masters and 3 replicas, through one node."""
     walk_steps = steps(section("When one Redis is not enough"))
     assert len(walk_steps) >= 8
     cluster = own_cluster()

