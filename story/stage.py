@@ -103,6 +103,8 @@ class Script:
 
 
 class Demo:
+    steps = STEPS  # how many steps begin() counts to (the cluster story has its own)
+
     def __init__(self, url: str, stream: str, pace: Pace, folder: Path, signals: Signals):
         self.url, self.stream, self.pace = url, stream, pace
         self.dlq = dead_letter_key(stream)
@@ -195,7 +197,7 @@ class Demo:
         self.step += 1
         self.title = name
         self.say()
-        self.say(f"Step {self.step}/{STEPS}: {title}")
+        self.say(f"Step {self.step}/{self.steps}: {title}")
 
     def ok(self, text: str) -> None:
         self.say(f"ok: {text}", indent=2)
