@@ -711,3 +711,19 @@ def test_readme_shows_what_admin_prints(r, server):
         got = admin(*shlex.split(command)[3:], url=server.url)
         assert got.returncode == 0, got.stderr
         assert mask(got.stdout) == mask(shown), command
+
+
+def test_a_consumer_that_never_got_an_entry_is_never_inactive(r, server):
+    """Valkey and Redis 7.2+ report `inactive` -1 for a consumer nothing was delivered to: "never",
+    not "-1ms"; Redis 7.0 reports no `inactive` at all: "n/a"."""
+    r.xgroup_create(S, "group1", "$", mkstream=True)
+    r.xgroup_createconsumer(S, "group1", "c-never")  # in the group, never given an entry
+    got = admin("info", url=server.url)
+    doc = json.loads(admin("info", "--json", url=server.url).stdout)
+    reported = r.xinfo_consumers(S, "group1")[0].get("inactive")
+    row = next(line for line in got.stdout.splitlines() if "c-never" in line)
+    member = doc["groups"][0]["consumers"][0]
+    if reported is None:
+        assert member["inactive_ms"] is None and row.rstrip().endswith("n/a")
+    else:
+        assert reported == -1 and member["inactive_ms"] == -1 and row.rstrip().endswith("never"), row

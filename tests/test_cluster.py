@@ -22,12 +22,17 @@ SENT = re.compile(r"^message (\d+-\d+) sent$", re.M)
 DONE = re.compile(r"^(\d+-\d+) (\S+) temp=", re.M)
 
 
-def sent(text: str) -> list[str]:
-    return SENT.findall(text)
+# An entry ID is unique in its shard only: two masters can give the same ID in the same
+# millisecond. A reading is (sensor, ID): a sensor's readings all go to one shard.
 
 
-def processed(text: str) -> list[str]:
-    return [entry_id for entry_id, _ in DONE.findall(text)]
+def sent(text: str, sensor: str) -> list[tuple[str, str]]:
+    """What a producer of this sensor printed as sent."""
+    return [(sensor, entry_id) for entry_id in SENT.findall(text)]
+
+
+def processed(text: str) -> list[tuple[str, str]]:
+    return [(sensor, entry_id) for entry_id, sensor in DONE.findall(text)]
 
 
 def client(cluster) -> RedisCluster:
@@ -49,7 +54,7 @@ def test_the_tutorial_on_a_cluster_through_any_node(cluster):
     for node in cluster.nodes[:3]:
         got = run("producer.py", "sensor1", url=node.url)
         assert got.returncode == 0, got.stderr
-        ids += sent(got.stdout)
+        ids += sent(got.stdout, "sensor1")
     assert len(ids) == 3
     got = run("consumer.py", "group1", "c1", "--start-from", "0", "--burst", url=cluster.nodes[4].url)
     assert got.returncode == 0, got.stderr
@@ -68,11 +73,11 @@ def test_twelve_shards_spread_four_to_a_master_each_sensor_in_one_shard(cluster)
     c1 = spawn("consumer.py", "group1", "c1", "--start-from", "0", "--stats-interval", "0", url=url)
     c2 = spawn("consumer.py", "group1", "c2", "--start-from", "0", "--stats-interval", "0", url=cluster.nodes[2].url)
     wait_for(lambda: all(rc.exists(k) and rc.xinfo_groups(k) for k in keys), timeout=20, what="the groups")
-    ids = sent(first.stdout)
+    ids = sent(first.stdout, sensors[0])
     for sensor in sensors:
         got = run("producer.py", sensor, "--count", "20", "--interval", "0.001", url=url)  # no --shards: recorded
         assert got.returncode == 0, got.stderr
-        ids += sent(got.stdout)
+        ids += sent(got.stdout, sensor)
     per_master = collections.Counter(rc.get_node_from_key(key).name for key in keys)
     assert sorted(per_master.values()) == [4, 4, 4], per_master
     assert rc.get("app:event:shards") == b"12"
@@ -145,6 +150,7 @@ class Running:
     """A script in the background whose output goes to files (a full pipe would block it)."""
 
     def __init__(self, folder, name: str, script: str, *args, url: str):
+        self.sensor = args[0]  # a producer's SENSOR
         self.out, self.err = folder / f"{name}.out", folder / f"{name}.err"
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = spawn(script, *args, url=url, stdout=out, stderr=err)
@@ -167,7 +173,7 @@ def consumers_running(folder, url: str, names, *extra):
 def finish(rc, producers, consumers, keys):
     """Stop the producers, let the consumers drain every shard, stop them: (sent, processed, errors)."""
     outs = [p.stop() for p in producers]
-    ids = [i for out, _ in outs for i in sent(out)]
+    ids = [i for p, (out, _) in zip(producers, outs) for i in sent(out, p.sensor)]
     try:
         wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=60, what="the consumers to drain")
     except AssertionError:
@@ -227,7 +233,7 @@ def test_a_frozen_replica_makes_wait_replicas_fail_as_it_should(own_cluster):
     rc = client(cluster)
     master = cluster.owner(rc.keyslot("app:event"))
     got = run("producer.py", "sensor1", "--count", "2", "--wait-replicas", "1", url=cluster.url)
-    assert got.returncode == 0 and len(sent(got.stdout)) == 2, got.stderr
+    assert got.returncode == 0 and len(sent(got.stdout, "sensor1")) == 2, got.stderr
     replica = cluster.replica_of(master)
     cluster.freeze(replica)
     try:
@@ -238,11 +244,11 @@ def test_a_frozen_replica_makes_wait_replicas_fail_as_it_should(own_cluster):
         )
     finally:
         cluster.thaw(replica)
-    assert got.returncode == 1 and sent(got.stdout) == []
+    assert got.returncode == 1 and sent(got.stdout, "sensor1") == []
     lines = got.stderr.strip().splitlines()
     assert sum("stored but not confirmed by 1 replica within 200 ms (only 0 had it)" in line for line in lines) == 3
     assert lines[-1].endswith("; 3 stored but not confirmed by 1 replicas")
-    assert bulk.returncode == 1 and sent(bulk.stdout) == []
+    assert bulk.returncode == 1 and sent(bulk.stdout, "sensor2") == []
     assert "500 messages" in bulk.stderr and "not confirmed by 1 replica" in bulk.stderr
     assert rc.xlen("app:event") == 2 + 3 + 500  # stored all the same: WAIT does not undo a write
 
@@ -276,7 +282,7 @@ def test_a_slot_moved_under_blocked_consumers_loses_nothing(own_cluster, server_
     ]
     assert producers[0].process.wait(30) == 0, producers[0].err.read_text()  # all 30 sent, then finish
     ids, done, errors, codes, _ = finish(rc, producers, consumers, keys)
-    ids = sent(first.stdout) + ids
+    ids = sent(first.stdout, "sensor1") + ids
     assert len(ids) == 50 and set(ids) <= set(done), f"lost {len(set(ids) - set(done))}"
     assert "GROUP LOST" not in errors and "Traceback" not in errors
     assert codes == {"c1": 0, "c2": 0}
@@ -321,7 +327,7 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     ids = []
     for sensor in ("sensor1", "sensor2", "sensor3", "sensor4"):
         got = run("producer.py", sensor, "--shards", "6", "--count", "10", url=url)
-        ids += sent(got.stdout)
+        ids += sent(got.stdout, sensor)
     failing = Running(tmp_path, "failing", "consumer.py", "group1", "c1", "--start-from", "0", "--fail-rate", "1",
                       "--claim-idle", "100000", "--stats-interval", "0", url=url)  # fmt: skip
 
@@ -337,13 +343,13 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     again = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100000", url=url)  # c1 comes back, healed
     assert again.returncode == 0, again.stderr
     assert sorted(processed(again.stdout)) == sorted(ids)  # its own pending entries, re-read (ID 0)
-    more = sent(run("producer.py", "sensor5", "--count", "5", url=url).stdout)
+    more = sent(run("producer.py", "sensor5", "--count", "5", url=url).stdout, "sensor5")
     taker = Running(tmp_path, "c2", "consumer.py", "group1", "c2", "--stats-interval", "0", url=url)
     wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="c2 to read the 5")
     for node in cluster.masters():
         cluster.client(node).flushall()
     wait_for(lambda: rc.get("app:event:shards"), timeout=10, what="the consumer to record the 6 shards again")
-    after = sent(run("producer.py", "sensor6", "--count", "5", url=url).stdout)
+    after = sent(run("producer.py", "sensor6", "--count", "5", url=url).stdout, "sensor6")
     wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="the group recreated")
     out, err = taker.stop()
     assert sorted(processed(out)) == sorted(more + after), err
@@ -357,7 +363,7 @@ def test_a_long_block_read_on_a_cluster_is_not_a_timeout(cluster, tmp_path):
     consumer = Running(tmp_path, "c1", "consumer.py", "group1", "c1", "--block", "7000", "--stats-interval", "0",
                        url=url)  # fmt: skip
     time.sleep(8.5)  # longer than the default socket timeout and one BLOCK
-    ids = sent(run("producer.py", "sensor1", "--count", "3", url=url).stdout)
+    ids = sent(run("producer.py", "sensor1", "--count", "3", url=url).stdout, "sensor1")
     rc = client(cluster)
     wait_for(lambda: drained(rc, ["app:event"]), timeout=10, what="the readings")
     out, err = consumer.stop()

@@ -116,7 +116,7 @@ def consumer_view(member: dict) -> dict:
         "name": member["name"].decode(),
         "pending": member["pending"],
         "idle_ms": member["idle"],  # since it last read or claimed (tried to, on 7.2+)
-        "inactive_ms": member.get("inactive"),  # since it last got something; 7.2+ and Valkey only
+        "inactive_ms": member.get("inactive"),  # since it last got something (-1: never); 7.2+ and Valkey
     }
 
 
@@ -261,7 +261,7 @@ def render(doc: dict, rate: dict | None = None, scope=None) -> str:
                     m["name"],
                     m["pending"],
                     duration(m["idle_ms"]),
-                    "n/a" if m["inactive_ms"] is None else duration(m["inactive_ms"]),
+                    inactive(m["inactive_ms"]),
                 ]
                 for group, m in members
             ],
@@ -289,3 +289,8 @@ def shards_table(docs: list[dict], scope) -> list[str]:
             ]
         )
     return table(["SHARD", "KEY", "NODE", "LENGTH", "PENDING", "LAG", "DEAD LETTERS"], rows)
+
+
+def inactive(ms: int | None) -> str:
+    """INACTIVE as a person reads it: n/a (Redis 7.0 does not say), never (nothing delivered yet), 2.3s."""
+    return "n/a" if ms is None else "never" if ms < 0 else duration(ms)

@@ -22,6 +22,12 @@ def least(values) -> int | None:
     return min(known) if known else None
 
 
+def active(values) -> int | None:
+    """The least INACTIVE over the shards: -1 (never got anything) only if so on every shard."""
+    known = [v for v in values if v is not None]
+    return min((v for v in known if v >= 0), default=-1 if known else None)
+
+
 def oldest(ids, newest: bool = False) -> str | None:
     known = [i for i in ids if i is not None]
     if not known:
@@ -67,7 +73,7 @@ def group_total(name: str, groups: list[dict]) -> dict:
                 "name": member,
                 "pending": sum(m["pending"] for m in each),
                 "idle_ms": min(m["idle_ms"] for m in each),
-                "inactive_ms": least(m["inactive_ms"] for m in each),
+                "inactive_ms": active(m["inactive_ms"] for m in each),
             }
             for member, each in sorted(members.items())
         ],
