@@ -96,7 +96,7 @@ import redis
 from tools.bench.peers import reads_only
 client = redis.Redis.from_url(sys.argv[1])
 client.ping()  # connected before the clock starts
-sys.stdout.write(f"{reads_only(client, sys.argv[2], int(sys.argv[3]))}\n")
+sys.stdout.write(f"{reads_only(client, sys.argv[2], int(sys.argv[3]))}\\n")
 """
 
 
