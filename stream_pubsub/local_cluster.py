@@ -26,10 +26,23 @@ SLOTS = 16384
 NODE_TIMEOUT_MS = 1000
 
 
+def first_ephemeral_port() -> int:
+    """Where the kernel starts handing out ports for outgoing connections (32768 on Linux)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_cluster_port(taken: set[int]) -> int:
-    """A loopback port that is free, and whose cluster bus port (port + 10000) is free too."""
+    """A loopback port that is free, and whose cluster bus port (port + 10000) is free too.
+
+    Both lie below the ephemeral range: a port in it can be taken between this check and the
+    server's bind by any outgoing connection, or by another test's single server (free_port()).
+    """
+    highest = max(first_ephemeral_port() - 10001, 12000)
     for _ in range(1000):
-        port = random.randint(12000, 40000)
+        port = random.randint(10000, highest)
         if {port, port + 10000} & taken:
             continue
         try:
@@ -70,27 +83,35 @@ class LocalCluster:
         taken: set[int] = set()
         try:
             for _ in range(self.masters_count * (1 + self.replicas_count)):
-                port = free_cluster_port(taken)
-                taken |= {port, port + 10000}
-                folder = self.folder / f"node-{port}"
-                folder.mkdir(parents=True, exist_ok=True)
-                node = LocalServer(
-                    self.binary,
-                    "--cluster-enabled", "yes",
-                    "--cluster-config-file", "nodes.conf",
-                    "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                    "--repl-diskless-sync-delay", "0",
-                    *self.args,
-                    port=port,
-                    folder=str(folder),
-                )  # fmt: skip
-                self.nodes.append(node)
-                node.start()
+                self.nodes.append(self._start_node(taken))
             self.form(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_node(self, taken: set[int], attempts: int = 5) -> LocalServer:
+        """One node on a free pair of ports; another pair if something took one before the bind."""
+        for attempt in range(attempts):
+            port = free_cluster_port(taken)
+            taken |= {port, port + 10000}
+            folder = self.folder / f"node-{port}"
+            folder.mkdir(parents=True, exist_ok=True)
+            node = LocalServer(
+                self.binary,
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                "--repl-diskless-sync-delay", "0",
+                *self.args,
+                port=port,
+                folder=str(folder),
+            )  # fmt: skip
+            try:
+                return node.start()
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc) or attempt == attempts - 1:
+                    raise
 
     def client(self, node: LocalServer) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=5)

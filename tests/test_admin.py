@@ -527,10 +527,10 @@ def test_cleanup_removes_idle_consumers_and_never_orphans_pending_entries(r, ser
     r.xgroup_createconsumer(S, "g", "gone-empty")
     r.xreadgroup("g", "gone-holding", {S: ">"}, count=2)
     r.xreadgroup("g", "gone-holding", {S: "0"})  # delivered twice
-    time.sleep(0.6)
+    time.sleep(2.0)
     r.xgroup_createconsumer(S, "g", "live")
-
-    got = admin("cleanup", "g", "--idle", "500", url=server.url)
+    # --idle leaves 1.5 s for admin.py to start: a fresh consumer must not pass for idle on a busy machine.
+    got = admin("cleanup", "g", "--idle", "1500", url=server.url)
     assert got.returncode == 0, got.stderr
     lines = got.stdout.splitlines()
     assert re.fullmatch(r"removed gone-empty \(idle \S+, nothing pending\)", lines[0])
@@ -542,16 +542,16 @@ def test_cleanup_removes_idle_consumers_and_never_orphans_pending_entries(r, ser
     assert lines[2] == "group g: removed 1 consumer, kept 1; 1 active left alone"
     assert {c["name"] for c in r.xinfo_consumers(S, "g")} == {b"gone-holding", b"live"}
 
-    got = admin("cleanup", "g", "--idle", "400", "--claim-to", "gone-holding", url=server.url)
+    got = admin("cleanup", "g", "--idle", "1500", "--claim-to", "gone-holding", url=server.url)
     assert got.returncode == 1 and "--claim-to gone-holding: it has been idle for" in got.stderr
-    got = admin("cleanup", "g", "--idle", "400", "--claim-to", "nobody", url=server.url)
+    got = admin("cleanup", "g", "--idle", "1500", "--claim-to", "nobody", url=server.url)
     assert (got.returncode, got.stderr) == (
         1,
         "Error: --claim-to nobody: no such consumer in group g (its consumers: gone-holding, live)\n",
     )
 
     r.xgroup_createconsumer(S, "g", "live2")  # fresh, so surely not idle yet; "live" may be by now
-    got = admin("cleanup", "g", "--idle", "400", "--claim-to", "live2", url=server.url)
+    got = admin("cleanup", "g", "--idle", "1500", "--claim-to", "live2", url=server.url)
     assert got.returncode == 0, got.stderr
     assert re.search(
         r"^removed gone-holding \(idle \S+, its 2 pending entries handed to live2 first\)$", got.stdout, re.M

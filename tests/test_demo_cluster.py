@@ -66,6 +66,9 @@ class Watched:
         for p in children:
             try:
                 cmdline = " ".join(p.cmdline())  # (just forked, not yet exec'd: the demo's own, seen again later)
+                parent = p.parent()
+                if parent and parent.pid != self.process.pid and "-server" in parent.name():
+                    continue  # a server's own fork (a full sync to a replica), not a server the demo started
             except psutil.Error:
                 continue
             if cmdline:
