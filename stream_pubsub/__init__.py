@@ -7,6 +7,7 @@
     reading.py       a sensor reading: making one, checking one
     publishing.py    adding readings: what Redis stored or refused, the pipelined bulk path
     group.py         a consumer group: creating it, noticing it is gone, re-reading own pending
+    read_ahead.py    reading a shard one read ahead, each XACK riding with the next read
     claiming.py      XAUTOCLAIM: taking over entries left idle
     handler.py       your own processing (--handler module:function), and the default one
     processing.py    processing a batch: acknowledge, leave pending, or dead-letter each entry
@@ -18,6 +19,7 @@
     trimming.py      what MAXLEN/XTRIM remove unread: counted, or kept with a safe trim
     status.py        a consumer's counts and status line
     local_server.py  a private Redis-compatible server (tests, demo, benchmark, `make redis`)
+    local_cluster.py a private Redis Cluster on loopback (tests, demo, benchmark, `make cluster`)
     admin/           what admin.py's commands do (info, watch, pending, range, tail, dlq, trim, cleanup)
 
 Nothing here imports the scripts or config.py: the package can be imported on its own.

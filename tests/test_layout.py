@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -61,3 +62,27 @@ def test_the_package_imports_alone(tmp_path):
     done = subprocess.run([sys.executable, "-E", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == len(modules) >= 15
+
+
+def test_the_package_index_names_every_module():
+    """stream_pubsub/__init__.py lists its modules: a newcomer's map must not miss one."""
+    index = (PACKAGE / "__init__.py").read_text()
+    listed = set(re.findall(r"^    (\w+\.py|\w+/) ", index, re.M))
+    present = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py"} | {f"{p.name}/" for p in PACKAGE.iterdir()
+                                                                           if (p / "__init__.py").exists()}  # fmt: skip
+    assert listed == present
+
+
+def test_the_readme_names_places_that_exist():
+    """Each file and each `Class.method` the README points a reader to is really there."""
+    readme = (ROOT / "README.md").read_text()
+    for path in set(re.findall(r"`((?:stream_pubsub|story|tools|examples|tests)/[\w/]+\.py)`", readme)):
+        assert (ROOT / path).is_file(), path
+    sources = {p: p.read_text() for p in source_files()}
+    for owner, name in set(re.findall(r"`([A-Z]\w+)\.(\w+)`", readme)):
+        if owner in {"Consumer", "GroupStream", "Publisher", "ReadAhead", "Keeper", "Processor"}:
+            assert any(re.search(rf"^class {owner}\b[\s\S]*?^    def {name}\(", text, re.M)
+                       for text in sources.values()), f"{owner}.{name}"  # fmt: skip
+    functions = re.findall(r"`(\w+)` in `\w+\.py`", readme) + re.findall(r"`(\w+)` \(`stream_pubsub/", readme)
+    for name in set(functions):
+        assert any(re.search(rf"^\s*(def|class) {name}\b", text, re.M) for text in sources.values()), name
