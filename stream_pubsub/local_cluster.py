@@ -258,6 +258,7 @@ def main() -> None:
                 raise SystemExit(1)  # not Ctrl-C: a server crashed or was killed
     except KeyboardInterrupt:
         sys.stdout.write("" if said else stopped_line())
+        sys.stdout.flush()  # now, not at exit: a second Ctrl-C must not take the line with it
     except RuntimeError as exc:
         raise SystemExit(f"could not start the cluster: {exc}")
 
