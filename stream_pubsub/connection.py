@@ -188,6 +188,50 @@ class Connection:
                 raise rex.ClusterDownError("the cluster is not ok yet")
 
 
+def eviction_risk(db, keys: list[str]) -> str | None:
+    """A sentence when the server may evict these keys, None when it cannot (or may not be asked).
+
+    With `maxmemory` set and a `maxmemory-policy` of allkeys-*, Redis deletes whole keys when it
+    is full: a stream goes at once, with its groups and pending entries, and nobody is told.
+    volatile-* only evicts keys with a TTL, so it matters once one of these keys has one. INFO
+    answers where CONFIG GET is refused (managed services); a user who may not run INFO is not
+    warned.
+    """
+    try:
+        risky = [m for m in _per_node(db.info("memory")) if int(m.get("maxmemory", 0)) and m.get("maxmemory_policy")]
+        policy = next((m["maxmemory_policy"] for m in risky if m["maxmemory_policy"] != "noeviction"), None)
+        if policy is None:
+            return None
+        if policy.startswith("volatile-"):
+            expiring = [key for key in keys if db.pttl(key) > 0]
+            if not expiring:
+                return None
+            policy = f"{policy}, and {expiring[0]} has a TTL"
+    except (rex.ResponseError, rex.RedisClusterException):  # INFO or PTTL not allowed for this user
+        return None
+    return (
+        f"WARNING: Redis evicts keys when it is full (maxmemory-policy {policy}): the stream, its groups "
+        "and pending entries can vanish without a word. Set maxmemory-policy noeviction for streams "
+        "(full, Redis refuses new entries instead, and the producer waits)"
+    )
+
+
+def evicted_keys(db) -> int | None:
+    """INFO stats evicted_keys (None if not allowed): compared before and after a group vanished."""
+    try:
+        stats = db.info("stats")
+    except (rex.ResponseError, rex.RedisClusterException):
+        return None
+    return sum(int(node.get("evicted_keys", 0)) for node in _per_node(stats))
+
+
+def _per_node(info: dict) -> list[dict]:
+    """INFO of one server, or of every node of a cluster (a RedisCluster answers {node: INFO})."""
+    if info and all(isinstance(value, dict) for value in info.values()):
+        return list(info.values())
+    return [info]
+
+
 def connect(url: str, *, read_timeout: float = 0.0) -> Connection:
     """A connection that answered a PING (or one line and exit 1)."""
     connection = Connection(url, read_timeout=read_timeout)
