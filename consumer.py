@@ -7,7 +7,6 @@ group's upkeep it calls is in stream_pubsub/ (group.py, claiming.py, processing.
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
@@ -16,32 +15,76 @@ import redis.exceptions as rex
 import config
 from stream_pubsub import handler as handlers
 from stream_pubsub import shards as sharding
-from stream_pubsub.connection import Connection
+from stream_pubsub.connection import Connection, evicted_keys, eviction_risk
 from stream_pubsub.group import GroupStream, ensure_group, group_lost
 from stream_pubsub.ids import ID
 from stream_pubsub.keeping import Keeper
+from stream_pubsub.presence import NameInUse, Presence
 from stream_pubsub.processing import Processor
-from stream_pubsub.replies import raw_replies
+from stream_pubsub.replies import group_info, raw_replies
+from stream_pubsub.settings import HANDLER_TIMEOUT_FACTOR, MAX_COUNT, MIN_CLAIM_IDLE, Settings
 from stream_pubsub.status import StatusLine
-from stream_pubsub.stopping import Stop, StopNow
+from stream_pubsub.stopping import Stop, StopNow, leave
 from stream_pubsub.waiting import waiter
 
 
 class Consumer:
-    def __init__(self, connection: Connection, layout, *, group, name, count, block, burst, handler, **settings):
+    def __init__(self, connection: Connection, layout, settings: Settings, *, handler, stop: Stop, presence):
         """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help."""
-        self.connection, self.db, self.group, self.name, self.layout = connection, connection.db, group, name, layout
-        self.count, self.block, self.burst, self.stop = count, block, burst, settings["stop"]
-        self.status = StatusLine(name, settings["stats_interval"])
+        self.connection, self.db, self.settings, self.stop = connection, connection.db, settings, stop
+        self.group, self.name, self.presence = settings.group, settings.name, presence
+        self.status = StatusLine(settings.name, settings.stats_interval)
         self.counts = self.status.counts
-        self.shards = [GroupStream(connection, key, group=group, consumer=name, count=count, dlq=dlq, fanout=fanout,
-                                   claim_idle=settings["claim_idle"], say=self.warn)
-                       for key, dlq, fanout in layout]  # fmt: skip
-        self.processor = Processor(handler, group=group, consumer=name, max_deliveries=settings["max_deliveries"],
-                                   fail_rate=settings["fail_rate"], fanout=bool(layout[0][2]), counts=self.counts,
-                                   say=self.warn, describe=connection.describe)  # fmt: skip
-        self.keeper = Keeper(name, settings["claim_idle"])  # keeps slow work from being claimed
-        self.waiter = waiter(connection, self.shards, group=group, consumer=name, count=count, block_ms=block)
+        self.processor = Processor(
+            handler,
+            group=settings.group,
+            consumer=settings.name,
+            max_deliveries=settings.max_deliveries,
+            fail_rate=settings.fail_rate,
+            fanout=bool(layout.fanout),
+            counts=self.counts,
+            say=self.warn,
+            describe=connection.describe,
+        )
+        # keeps slow work from being claimed, and lets hung work go (stream_pubsub/keeping.py)
+        self.keeper = Keeper(
+            settings.name,
+            period=settings.refresh_every,
+            timeout=settings.handler_timeout,
+            long=settings.held_long,
+            presence=presence,
+            say=self.warn,
+        )
+        stop.busy = self.keeper.busy
+        self.evicted = evicted_keys(self.db)  # to tell eviction from FLUSHALL when the group vanishes
+        self.use(layout)
+
+    def use(self, layout) -> None:
+        """Read these shards (at start, and when the stream is sharded while we run)."""
+        self.layout = layout
+        self.shards = [
+            GroupStream(
+                self.connection,
+                key,
+                group=self.group,
+                consumer=self.name,
+                count=self.settings.count,
+                dlq=dlq,
+                fanout=fanout,
+                claim_idle=self.settings.claim_idle_ms,
+                sweep_every=self.settings.sweep_every,
+                say=self.warn,
+            )
+            for key, dlq, fanout in layout
+        ]
+        self.waiter = waiter(
+            self.connection,
+            self.shards,
+            group=self.group,
+            consumer=self.name,
+            count=self.settings.count,
+            block_ms=self.settings.block_ms,
+        )
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -55,7 +98,7 @@ class Consumer:
                 self.status.report_if_due(lag=self.group_lag)
                 if got or self.stop:
                     continue
-                if self.burst:  # nothing new, nothing claimable: done once nothing of ours is pending
+                if self.settings.burst:  # nothing new, nothing claimable: done once nothing of ours is pending
                     if self.drained():
                         break
                     time.sleep(min(0.1, *(shard.sweep.until() for shard in self.shards)))
@@ -66,7 +109,7 @@ class Consumer:
             except rex.ResponseError as exc:
                 if self.connection.moved(exc):  # Redis 7.0 unblocks a reader so when a slot moves
                     recover = self.reconnect(exc)
-                elif group_lost(exc):  # FLUSHALL or DEL removed the group: XGROUP CREATE ... 0 again
+                elif group_lost(exc):  # FLUSHALL, DEL or eviction removed the group: XGROUP CREATE ... 0 again
                     self.regroup()
                 else:
                     raise
@@ -78,22 +121,28 @@ class Consumer:
         for shard in self.shards:
             shard.lost_connection()
         self.connection.wait_until_back(self.stop, exc)
+        if not self.stop:
+            self.presence.take()  # another process may have started under our name meanwhile
         return True
 
     def regroup(self) -> None:  # the group or the whole stream is gone
+        evicted, self.evicted = self.evicted, evicted_keys(self.db)
+        why = f"Redis evicted {self.evicted - evicted} keys meanwhile" if evicted != self.evicted else None
         for shard in self.shards:
             shard.forget()
             if ensure_group(self.db, shard.key, self.group, "0"):  # (not created: it had only moved)
-                self.warn(shard.group_lost_message())
+                self.warn(shard.group_lost_message(why))
         self.layout.record(self.db)  # the number of shards, for the producers, if it went too
 
     def recover_own_pending(self) -> None:
         """Process our own pending entries: delivered to this name before, never acknowledged."""
         self.commit_all()
         for shard in self.shards:
-            # XREADGROUP with ID 0 instead of `>` re-reads them (it never blocks), oldest first
+            # XREADGROUP with ID 0 instead of `>` re-reads them (it never blocks), oldest first, one
+            # at a time, each acknowledged before the next: one of them may be what killed us
             for batch in shard.own_pending(self.stop):
                 self.process(shard, batch, self.delivered(shard, batch))
+                self.commit(shard)
 
     def read_new(self) -> int:
         """Read the entries never delivered to anyone (`>`) on each shard that may have some."""
@@ -101,9 +150,9 @@ class Consumer:
         for shard in self.shards:
             if not shard.maybe_more or self.stop:
                 continue
-            # XREADGROUP > one read ahead; each half's XACK (+ fan-out XADDs, one MULTI) goes with the
-            # next read, and the XINFO that count what MAXLEN trimmed before the group read it
-            for batch, trimmed in shard.read_new(self.stop, limit=10 * self.count):
+            # XREADGROUP > one read ahead; each half's XACK (with --fanout, the script that adds the
+            # outputs) goes with the next read, and the XINFO that count what MAXLEN trimmed unread
+            for batch, trimmed in shard.read_new(self.stop, limit=10 * self.settings.count):
                 if trimmed:  # said, never silent
                     self.counts.trimmed_unread += trimmed
                     self.warn(shard.trims.warning(trimmed))
@@ -115,9 +164,33 @@ class Consumer:
     def wait_for_new(self) -> None:
         self.commit_all()  # acknowledge (and fan out) what is done before waiting
         # BLOCK up to --block ms until an XADD to any shard
-        for shard, batch in self.waiter.wait(self.block):
+        found = self.waiter.wait(self.settings.block_ms)
+        for shard, batch in found:
             shard.maybe_more = True
             self.process(shard, batch)
+        if not found and self.layout.n == 1:
+            self.follow_shards()
+
+    def follow_shards(self) -> None:
+        """A producer sharded the stream after we started (a record of N shards): read those."""
+        n = sharding.recorded(self.db, self.layout.stream)
+        if n is None or n == 1:
+            return
+        self.commit_all()
+        self.waiter.close()
+        layout = sharding.layout(
+            self.db,
+            self.layout.stream,
+            None,
+            dlq=self.layout.dlq,
+            fanout=self.layout.fanout,
+            cluster=self.connection.cluster,
+            where=self.connection.where,
+        )
+        for key, _, _ in layout:  # from the start of each shard: everything in it is new to the group
+            ensure_group(self.db, key, self.group, "0")
+        self.warn(f"{self.layout.stream} is sharded now ({n} shards, recorded by a producer): reading them all")
+        self.use(layout)
 
     def claim_idle(self) -> int:
         """XAUTOCLAIM: entries idle longer than --claim-idle on any consumer become ours, then processed."""
@@ -125,6 +198,8 @@ class Consumer:
         for shard in self.shards:
             if not shard.sweep.due():
                 continue
+            # one at a time, each acknowledged before the next: it was delivered before, and not
+            # acknowledged; it may be what killed its consumer
             for batch, gone in shard.sweep.batches(self.stop):
                 if gone:  # Redis 7.0+ dropped pending IDs whose data was trimmed
                     self.counts.trimmed_pending += gone
@@ -133,21 +208,28 @@ class Consumer:
                     claimed += len(batch)
                     self.counts.claimed += len(batch)
                     self.process(shard, batch, self.delivered(shard, batch))
+                    self.commit(shard)
         return claimed
 
     # -- processing --------------------------------------------------------------------
     def process(self, shard, batch, deliveries: dict[bytes, int] | None = None) -> None:
         """process_message for each entry (the handler, through stream_pubsub/processing.py); what
         succeeded is acknowledged with the shard's next read, and always before this consumer blocks."""
-        self.keeper.hold(shard, [entry_id for entry_id, _ in batch])
+        self.keeper.hold(shard, [entry_id for entry_id, _ in batch], new=True)
         shard.processed(*self.processor.handle(shard, batch, deliveries))  # to go with its next XACK
         self.keeper.hold(shard, shard.unacked)  # a failed entry is let go: it is retried after --claim-idle
+        if self.processor.exit_code is not None:  # the handler exited: stop once this is acknowledged
+            self.stop.requested = True
+
+    def commit(self, shard) -> None:
+        """XACK (and fan out) what this shard processed now, and wait for Redis to confirm it."""
+        shard.commit()
+        self.keeper.release(shard)
 
     def commit_all(self) -> None:
-        """XACK (and fan out) everything processed, a MULTI per shard (a lost connection keeps it for later)."""
+        """XACK (and fan out) everything processed, a call per shard (a lost connection keeps it for later)."""
         for shard in self.shards:
-            shard.commit()
-            self.keeper.release(shard)
+            self.commit(shard)
 
     def drained(self) -> bool:
         self.commit_all()
@@ -169,44 +251,143 @@ def _start_id(ctx, param, value: str) -> str:
     return value
 
 
-@click.command()
+def create_groups(db, layout, group: str, start_from: str, *, explicit: bool) -> None:
+    """XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position. Say
+    what a new group skips, and that --start-from does not move one that exists."""
+    if layout.n > 1:
+        has = [_has_group(db, key, group) for key, _, _ in layout]
+        if not all(has) and (any(has) or _has_group(db, layout.stream, group)):
+            start_from = "0"  # the group reads the stream already: the shards it lacks are new to it, from their start
+    created = [key for key, _, _ in layout if ensure_group(db, key, group, start_from)]
+    if created:
+        n = (
+            ""
+            if layout.n == 1
+            else f" ({layout.n} shards)"
+            if len(created) == layout.n
+            else f" ({len(created)} shards)"
+        )
+        skipped = sum(db.xlen(key) for key in created) if start_from == "$" else 0
+        skips = (
+            f": the {skipped} entries already there are skipped (--start-from 0 reads them)"
+            if skipped > 1
+            else ": the 1 entry already there is skipped (--start-from 0 reads it)"
+            if skipped
+            else ""
+        )
+        click.echo(f"created group {group} on {layout.stream}{n}, starting at {start_from}{skips}", err=True)
+    if explicit and len(created) < layout.n:
+        click.echo(
+            f"group {group} exists on {layout.stream} and keeps its position: --start-from only places a new group "
+            f"(to move it: python admin.py group rewind {group} {start_from})",
+            err=True,
+        )
+
+
+def _has_group(db, key: str, group: str) -> bool:
+    try:
+        return group_info(db.xinfo_groups(key), group.encode()) is not None  # (raw replies)
+    except rex.ResponseError:  # no such key (or XINFO not allowed: then XGROUP CREATE decides)
+        return False
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("group", callback=config.not_empty)
 @click.argument("consumer", callback=config.not_empty)
 @config.redis_options
 @config.shards_option
-@click.option("--start-from", default="$", show_default=True, callback=_start_id,
-              help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole history, or an ID. "
-              "An existing group keeps its position.")  # fmt: skip
-@click.option("--block", default=2000, show_default=True, type=click.IntRange(1, 60_000),
-              help="How long one read waits for new entries, in milliseconds.")  # fmt: skip
-@click.option("--count", default=500, show_default=True, type=click.IntRange(min=1),
-              help="Most entries per read (and per XACK).")  # fmt: skip
-@click.option("--burst", is_flag=True,
-              help="Process what is there (own pending, claimable and new entries), then exit 0. Entries that failed "
-              "are retried (after --claim-idle) until processed or dead-lettered before it exits.")  # fmt: skip
-@click.option("--claim-idle", default=60_000, show_default=True, type=click.IntRange(min=1),
-              envvar=config.CLAIM_IDLE, show_envvar=True,
-              help="Claim pending entries idle for longer than this many milliseconds (XAUTOCLAIM).")  # fmt: skip
-@click.option("--max-deliveries", default=5, show_default=True, type=click.IntRange(min=1),
-              envvar=config.MAX_DELIVERIES, show_envvar=True,
-              help="Dead-letter an entry delivered more often than this.")  # fmt: skip
+@click.option(
+    "--start-from",
+    default="$",
+    show_default=True,
+    callback=_start_id,
+    help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole history, or an ID. "
+    "An existing group keeps its position.",
+)
+@click.option(
+    "--block",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1, 60_000),
+    help="How long one read waits for new entries, in milliseconds.",
+)
+@click.option(
+    "--count",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, MAX_COUNT),
+    help=f"Most entries per read (and per XACK), at most {MAX_COUNT:,}: a crash redelivers at most this many.",
+)
+@click.option(
+    "--burst",
+    is_flag=True,
+    help="Process what is there (own pending, claimable and new entries), then exit 0. Entries that failed "
+    "are retried (after --claim-idle) until processed or dead-lettered before it exits.",
+)
+@click.option(
+    "--claim-idle",
+    default=60_000,
+    show_default=True,
+    type=click.IntRange(min=MIN_CLAIM_IDLE),
+    envvar=config.CLAIM_IDLE,
+    show_envvar=True,
+    help=f"Claim pending entries idle for longer than this many milliseconds (XAUTOCLAIM), at least "
+    f"{MIN_CLAIM_IDLE}. Run every consumer of a group with the same value.",
+)
+@click.option(
+    "--handler-timeout",
+    default=None,
+    type=click.IntRange(min=MIN_CLAIM_IDLE),
+    metavar="MS",
+    help="Keep a batch in hand from being claimed for at most this long; a handler that takes longer (hangs) "
+    "has its batch let go, for the other consumers to claim.  "
+    f"[default: {HANDLER_TIMEOUT_FACTOR} x --claim-idle]",
+)
+@click.option(
+    "--max-deliveries",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    envvar=config.MAX_DELIVERIES,
+    show_envvar=True,
+    help="Dead-letter an entry delivered more often than this.",
+)
 @config.dead_letter_option
-@click.option("--handler", envvar=config.HANDLER, show_envvar=True, metavar="MODULE:FUNCTION",
-              help="Your own processing: FUNCTION(message_id, message) from MODULE (the current directory or "
-              "PYTHONPATH), called once per entry.  [default: check the reading and print it]")  # fmt: skip
-@click.option("--fanout", metavar="STREAM",
-              help="Add what the handler returns (a dict, or a list of them) to STREAM, in the same transaction as "
-              "the XACK: each entry's output exactly once.")  # fmt: skip
-@click.option("--fail-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Fail this fraction of readings at random, to watch retries and dead letters.")  # fmt: skip
-@click.option("--stats-interval", default=10.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds between status lines on stderr (0: none).")  # fmt: skip
+@click.option(
+    "--handler",
+    envvar=config.HANDLER,
+    show_envvar=True,
+    metavar="MODULE:FUNCTION",
+    help="Your own processing: FUNCTION(message_id, message) from MODULE (the current directory or "
+    "PYTHONPATH), called once per entry.  [default: check the reading and print it]",
+)
+@click.option(
+    "--fanout",
+    metavar="STREAM",
+    help="Add what the handler returns (a dict, or a list of them) to STREAM, in the same step as the XACK: "
+    "each entry's outputs exactly once.",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fail this fraction of readings at random, to watch retries and dead letters.",
+)
+@click.option(
+    "--stats-interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between status lines on stderr (0: none).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; only the summary.")
-def main(group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, quiet, **settings):
+@click.pass_context
+def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, quiet, **options):
     """Read readings from the stream as CONSUMER of consumer group GROUP.
 
     Each entry of the stream goes to exactly one consumer of a group, so start several
-    (in several terminals) to share the work:
+    (in several terminals) to share the work; each needs a name of its own:
 
     \b
         python consumer.py group1 c1
@@ -219,30 +400,67 @@ def main(group, consumer, redis_url, stream, shards, start_from, dlq, handler, f
     failed more than --max-deliveries times moves to the dead-letter stream. Entries left
     idle by a consumer that died are claimed after --claim-idle.
 
+    The summary counts: processed, failed (deliveries that raised; retried), claimed (taken over
+    from idle consumers), dead-lettered, trimmed-pending (entries it held whose data MAXLEN/XTRIM
+    removed) and trimmed-unread (entries removed before the group read them: lost to trimming).
+
     Ctrl-C (or SIGTERM) finishes the batch in hand and exits; a second Ctrl-C quits at once.
     """
+    settings = Settings(
+        group=group,
+        name=consumer,
+        count=options["count"],
+        block_ms=options["block"],
+        burst=options["burst"],
+        claim_idle_ms=options["claim_idle"],
+        max_deliveries=options["max_deliveries"],
+        handler_timeout_ms=options["handler_timeout"] or HANDLER_TIMEOUT_FACTOR * options["claim_idle"],
+        fail_rate=options["fail_rate"],
+        stats_interval=options["stats_interval"],
+    )
     process = handlers.load(handler) if handler else handlers.print_readings(quiet=quiet)
-    stop, started, me = Stop(), time.monotonic(), None
-    connection = Connection(redis_url, read_timeout=settings["block"] / 1000)
+    stop, started, me, presence = Stop(), time.monotonic(), None, None
+    connection = Connection(redis_url, read_timeout=settings.block_ms / 1000)
+    explicit = ctx.get_parameter_source("start_from") != click.core.ParameterSource.DEFAULT
     try:
         with connection.errors(key=stream):
             connection.check()
             raw_replies(connection.db)  # entries as they come off the wire (stream_pubsub/replies.py)
-            layout = sharding.layout(connection.db, stream, shards, dlq=dlq, fanout=fanout,
-                                     cluster=connection.cluster, where=connection.where)  # fmt: skip
-            # XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position
-            if any([ensure_group(connection.db, key, group, start_from) for key, _, _ in layout]):
-                n = f" ({layout.n} shards)" * (layout.n > 1)
-                click.echo(f"created group {group} on {stream}{n}, starting at {start_from}", err=True)
+            layout = sharding.layout(
+                connection.db,
+                stream,
+                shards,
+                dlq=dlq,
+                fanout=fanout,
+                cluster=connection.cluster,
+                where=connection.where,
+            )
+            if risk := eviction_risk(connection.db, [key for key, _, _ in layout]):
+                click.echo(risk, err=True)
+            # one process per consumer name: two would share (and both process) one pending list
+            presence = Presence(connection, layout[0][0], group=group, consumer=consumer)
+            try:
+                if doubt := presence.take():
+                    click.echo(f"{consumer}: {doubt}", err=True)
+            except NameInUse as exc:
+                raise click.ClickException(str(exc)) from None
+            create_groups(connection.db, layout, group, start_from, explicit=explicit)
             for key, _, _ in layout:  # an XACK of no entry: a user who may not acknowledge learns it now
                 connection.db.xack(key, group, "0-0")
-            me = Consumer(connection, layout, group=group, name=consumer, handler=process, stop=stop, **settings)
-            me.run()
+            me = Consumer(connection, layout, settings, handler=process, stop=stop, presence=presence)
+            try:
+                me.run()
+            except NameInUse as exc:
+                raise click.ClickException(str(exc)) from None
     except StopNow:
         counts = me.counts.summary() if me else "nothing read"
         click.echo(f"{consumer}: quit at once; unacknowledged entries stay pending ({counts})", err=True)
-        sys.exit(130)
+        leave(130)
+    finally:
+        if presence is not None:
+            presence.close()
     click.echo(f"{consumer}: stopped after {time.monotonic() - started:.1f}s: {me.counts.summary()}", err=True)
+    leave(me.processor.exit_code or 0)
 
 
 if __name__ == "__main__":

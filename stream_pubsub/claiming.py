@@ -15,23 +15,18 @@ import redis.exceptions as rex
 
 
 class Sweep:
-    """XAUTOCLAIM over the whole pending list, twice per claim-idle period.
+    """Claiming over the whole pending list, every `every` seconds (Settings.sweep_every)."""
 
-    XAUTOCLAIM scans the group's pending list from a cursor; a full sweep follows it until it
-    comes back as 0-0. Sweeping twice per period takes an abandoned entry over within about
-    1.5 x claim-idle.
-    """
-
-    def __init__(self, entries, consumer: str, *, claim_idle: int, count: int, where: str):
+    def __init__(self, entries, consumer: str, *, claim_idle: int, every: float, count: int, where: str):
         self.entries, self.consumer = entries, consumer
-        self.claim_idle, self.count, self.where = claim_idle, count, where
+        self.claim_idle, self.every, self.count, self.where = claim_idle, every, count, where
         self.next_at = 0.0
 
     def due(self) -> bool:
         now = time.monotonic()
         if now < self.next_at:
             return False
-        self.next_at = now + self.claim_idle / 2000
+        self.next_at = now + self.every
         return True
 
     def until(self) -> float:
@@ -39,22 +34,32 @@ class Sweep:
         return max(0.0, self.next_at - time.monotonic())
 
     def batches(self, stop):
-        """(claimed entries, how many pending IDs had lost their data), a page at a time.
+        """(claimed entries, how many pending IDs had lost their data), one entry at a time.
 
-        Redis 7.0+ drops pending IDs whose entries were trimmed or deleted and names them in a
-        third element of the reply; they are off the pending list from then on.
+        One at a time, because a claimed entry was delivered before and not acknowledged: its
+        consumer may have died of it (a handler that exits, segfaults, or is killed for memory on
+        one reading). Claimed together, the entries of a batch are delivered again together and
+        their delivery counts rise together, so --max-deliveries would dead-letter the good ones
+        beside the one that kills. XPENDING ... IDLE finds the candidates without claiming them;
+        XAUTOCLAIM ... COUNT 1 from each takes it (only if it is still idle: two consumers sweeping
+        at once never both get it). Redis 7.0+ drops pending IDs whose entries were trimmed or
+        deleted and names them in a third element of its reply; they are off the pending list then.
         """
-        cursor = "0-0"
+        start = "-"
         while not stop:
-            try:
-                reply = self.entries.autoclaim(self.consumer, self.claim_idle, cursor, self.count)
-            except rex.ResponseError as exc:
-                if "unknown command" in str(exc).lower():
-                    raise click.ClickException(
-                        f"consumer.py needs Redis 6.2 or newer (XAUTOCLAIM); {self.where} is older"
-                    ) from None
-                raise
-            cursor, batch = reply[0], reply[1]
-            yield batch, len(reply[2]) if len(reply) > 2 else 0
-            if cursor in (b"0-0", "0-0"):
+            rows = self.entries.pending(start, "+", self.count, idle=self.claim_idle)
+            for row in rows:
+                if stop:
+                    return
+                try:
+                    reply = self.entries.autoclaim(self.consumer, self.claim_idle, row["message_id"], 1)
+                except rex.ResponseError as exc:
+                    if "unknown command" in str(exc).lower():
+                        raise click.ClickException(
+                            f"consumer.py needs Redis 6.2 or newer (XAUTOCLAIM); {self.where} is older"
+                        ) from None
+                    raise
+                yield reply[1], len(reply[2]) if len(reply) > 2 else 0
+            if len(rows) < self.count:
                 return
+            start = "(" + rows[-1]["message_id"].decode()

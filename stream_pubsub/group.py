@@ -43,12 +43,14 @@ def group_lost(exc: rex.ResponseError) -> bool:
     there (BUSYGROUP), and nothing is said.
     """
     text = str(exc)
+    if "no such key" in text:  # XINFO of a stream (a shard) deleted or evicted meanwhile
+        return True
     return text.startswith("NOGROUP") or ("UNBLOCKED" in text and "no longer exists" in text)
 
 
 GROUP_LOST = (
-    "GROUP LOST: {group} on {stream} no longer existed (FLUSHALL, stream deleted or group destroyed); "
-    "recreated it from the start of what the stream holds now"
+    "GROUP LOST: {group} on {stream} no longer existed ({why}); recreated it from the start of what the "
+    "stream holds now"
 )
 
 
@@ -57,24 +59,38 @@ class GroupStream:
 
     New entries are read one read ahead (stream_pubsub/read_ahead.py): what a half batch
     processed is acknowledged, and what its handler returned is added to the fan-out stream, in
-    the round trip of the next read, in one MULTI when there is fan-out: the outputs and the XACK
-    happen together or not at all.
+    the round trip of the next read, in one script when there is fan-out: each entry's outputs are
+    added by the XACK that removed it from the pending list, and only by it.
     """
 
     def __init__(
-        self, connection, key: str, *, group: str, consumer: str, count: int, claim_idle: int, dlq, fanout, say
+        self,
+        connection,
+        key: str,
+        *,
+        group: str,
+        consumer: str,
+        count: int,
+        claim_idle: int,
+        sweep_every: float,
+        dlq,
+        fanout,
+        say,
     ):
         self.db, self.key, self.group, self.consumer, self.count = connection.db, key, group, consumer, count
         self.connection, self.say = connection, say
         self.dlq, self.fanout = dlq, fanout
         # walrus's consumer group, as in the tutorial: pending entries, claiming, acknowledging
         self.entries = ConsumerGroup(self.db, group, [key], consumer=consumer).streams[key]
-        self.sweep = Sweep(self.entries, consumer, claim_idle=claim_idle, count=count, where=connection.where)
+        self.sweep = Sweep(
+            self.entries, consumer, claim_idle=claim_idle, every=sweep_every, count=count, where=connection.where
+        )
         pool_of = lambda: connection.pool_for(key)  # noqa: E731 (a cluster's slot can move to another master)
         self.ahead = ReadAhead(pool_of, key, group=group, consumer=consumer, count=count, fanout=fanout)
         self.trims = UnreadTrims(key, group)
         self.unacked: list[bytes] = []  # processed, not acknowledged yet
-        self.outputs: list[dict] = []  # what the handler returned for them, to add with that XACK
+        self.outputs: dict[bytes, list[dict]] = {}  # what the handler returned for them, by entry
+        self.again = False  # the next commit holds one whose reply a lost connection took
         self.maybe_more = True  # unread entries may be waiting (its last read came back full)
         self.last_delivered = b"0-0"  # the group's position after our last read
 
@@ -98,30 +114,44 @@ class GroupStream:
             taken += len(batch)
             self.send(read=self.maybe_more and taken < limit and not stop)
 
-    def processed(self, done: list, outputs: list) -> None:
+    def processed(self, done: list, outputs: dict) -> None:
         """These entries were processed (and these outputs made): commit them with the next send."""
         self.unacked += done
-        self.outputs += outputs
+        self.outputs.update(outputs)
 
     def send(self, read: bool) -> None:
-        commit, self.unacked, self.outputs = (self.unacked, self.outputs), [], []
-        self.refusals(self.ahead.send, commit, read)
+        commit, self.unacked, self.outputs = (self.unacked, self.outputs), [], {}
+        again, self.again = self.again, False
+        self.refusals(self.ahead.send, commit, read, again=again)
 
-    def refusals(self, step, *args):
-        """Run a step of the read-ahead; a commit Redis refused is said (and, when nothing of it ran,
-        left to be claimed and processed again), or ends the consumer when outputs were lost."""
+    def refusals(self, step, *args, **kwargs):
+        """Run a step of the read-ahead; say what Redis refused, and what another consumer took.
+
+        A refused commit ran not at all: its entries stay pending, to be claimed and processed
+        again. A fan-out key that is no longer a stream refuses every commit: that ends the consumer.
+        """
         try:
-            return step(*args)
+            return step(*args, **kwargs)
         except CommitRefused as refused:
             why = self.connection.describe(refused.error, self.fanout)
-            if refused.applied:  # the XACK ran, an XADD did not: those outputs are gone; say it and stop
+            if "WRONGTYPE" in str(refused.error):
                 raise click.ClickException(
-                    f"{refused.outputs} outputs of {refused.acks} entries of {self.key} could not be added to "
-                    f"{self.fanout} ({why}), and the entries were acknowledged: they are lost"
+                    f"--fanout {self.fanout} is no longer a stream ({refused.error}): stopping; the {refused.acks} "
+                    f"entries of {self.key} in hand stay pending, none acknowledged and none of their outputs added"
                 ) from None
-            self.say(f"Redis refused to acknowledge {refused.acks} entries of {self.key} ({why}); "
-                     "they stay pending and are processed again after --claim-idle")  # fmt: skip
-            return None if step == self.ahead.send else step(*args)  # (a commit raises once sent)
+            self.say(
+                f"Redis refused to acknowledge {refused.acks} entries of {self.key} ({why}); "
+                "they stay pending and are processed again after --claim-idle"
+            )
+            return None if step == self.ahead.send else step(*args, **kwargs)  # (a commit raises once sent)
+        finally:
+            if self.ahead.taken:
+                taken, self.ahead.taken = self.ahead.taken, 0
+                self.say(
+                    f"{taken} entries of {self.key} had been acknowledged by another consumer already (it claimed "
+                    "them after --claim-idle: this one was frozen or slower than that): processed twice"
+                    + (", their outputs added once" if self.fanout else "")
+                )
 
     def commit(self) -> None:
         """Commit what was processed now and wait for Redis to confirm (before blocking, or exiting)."""
@@ -132,28 +162,27 @@ class GroupStream:
     def lost_connection(self) -> None:
         """The connection dropped, perhaps after Redis ran what was sent: was it committed?
 
-        Without fan-out the XACKs not confirmed are sent again (acknowledging twice does no harm).
-        With fan-out the XADDs must not be: the batch is dropped here, and what was not committed
-        is still pending with us, so re-reading our own pending entries processes it again, once.
+        The commits whose replies were not read are sent again with the next one: an XACK of an
+        entry acknowledged already does nothing, and the fan-out script adds outputs only where
+        its XACK removed the entry, so nothing is added twice.
         """
-        unanswered = self.ahead.unanswered()
+        ids, outputs = self.ahead.unanswered()
         self.ahead.abandon()
-        if self.fanout:
-            self.unacked, self.outputs = [], []
-        else:
-            self.unacked = unanswered + self.unacked
+        self.unacked, self.again = ids + self.unacked, bool(ids) or self.again
+        self.outputs.update(outputs)
         self.maybe_more = True
 
     def own_pending(self, stop):
-        """Our own pending entries, a batch at a time, oldest first (raw, like `read`).
+        """Our own pending entries, one at a time, oldest first (raw, like `read`).
 
         These were delivered to this name before (a crash, a lost reply, a failure) and never
         acknowledged. XREADGROUP with ID 0 instead of `>` re-reads them (and ignores BLOCK); we page
-        by the last ID seen. Each batch is processed before the next is read.
+        by the last ID seen. One at a time: re-reading raises an entry's delivery count, and one of
+        them may be what killed us; read together, the good ones would be dead-lettered with it.
         """
         last_id = "0"
         while not stop:
-            batch = entries(self.db.xreadgroup(self.group, self.consumer, {self.key: last_id}, count=self.count))
+            batch = entries(self.db.xreadgroup(self.group, self.consumer, {self.key: last_id}, count=1))
             if not batch:
                 return
             yield batch
@@ -179,8 +208,11 @@ class GroupStream:
     def forget(self) -> None:
         """The group is gone: what we held means nothing now (an XACK would do nothing)."""
         self.ahead.abandon()
-        self.unacked, self.outputs = [], []
+        self.unacked, self.outputs = [], {}
         self.maybe_more = True
 
-    def group_lost_message(self) -> str:
-        return GROUP_LOST.format(group=self.group, stream=self.key)
+    def group_lost_message(self, why: str | None = None) -> str:
+        """`why`: what is known of the cause (eviction); else the usual suspects."""
+        return GROUP_LOST.format(
+            group=self.group, stream=self.key, why=why or "FLUSHALL, stream deleted or group destroyed"
+        )

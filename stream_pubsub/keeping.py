@@ -1,4 +1,4 @@
-"""Slow work is not stolen: entries in hand are kept fresh while the handler works on them.
+"""Slow work is not stolen, and hung work is let go: entries in hand are kept fresh for a while.
 
 Another consumer's XAUTOCLAIM takes an entry once it has been idle (not delivered or claimed)
 for --claim-idle. A handler slower than that would have its entries claimed and processed twice.
@@ -7,6 +7,11 @@ consumer every third of --claim-idle, with JUSTID: that resets their idle time w
 their delivery count. Only entries still pending with this consumer are touched (a failed
 entry is let go at once, so it can be retried). It stops the moment the batch is acknowledged,
 and with the process: a consumer that dies is claimed from as before.
+
+A handler that hangs would hold its batch for ever. So a batch is kept fresh for at most
+--handler-timeout; then it is let go (said, once), and the other consumers claim its entries after
+--claim-idle. While a batch has been in hand longer than --claim-idle, the consumer's connection
+name says since when (stream_pubsub/presence.py), for `admin.py info`.
 
 Run every consumer of a group with the same --claim-idle.
 """
@@ -22,36 +27,67 @@ from .ids import parse_id
 
 
 class Keeper:
-    def __init__(self, consumer: str, claim_idle_ms: int):
-        self.consumer, self.period = consumer, claim_idle_ms / 3000
+    def __init__(self, consumer: str, *, period: float, timeout: float, long: float, presence=None, say=None):
+        """period: seconds between refreshes; timeout: how long a batch is kept fresh at most;
+        long: how long in hand before the presence name says so."""
+        self.consumer, self.period, self.timeout, self.long = consumer, period, timeout, long
+        self.presence, self.say = presence, say
         self.held: dict[str, tuple] = {}  # shard key -> (shard, entry IDs, since when)
+        self.let_go: set[str] = set()  # shards whose batch in hand outlived the timeout
+        self.marked = False  # the presence name says a batch is held for long
         self.thread = None
-        self.refreshed = 0  # how many times an entry was kept fresh (for tests and the curious)
 
-    def hold(self, shard, ids: list) -> None:
-        """These entries of this shard are in hand (being processed, or waiting for their XACK)."""
-        if ids:
-            since = self.held[shard.key][2] if shard.key in self.held else time.monotonic()
-            self.held[shard.key] = (shard, list(ids), since)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="keeper", daemon=True)
-                self.thread.start()
+    def hold(self, shard, ids: list, *, new: bool = False) -> None:
+        """These entries of this shard are in hand (a new batch, or processed and waiting for their XACK)."""
+        if not ids:
+            self.release(shard)
+            return
+        held = self.held.get(shard.key)
+        if new or held is None:
+            since = time.monotonic()
+            self.let_go.discard(shard.key)
         else:
-            self.held.pop(shard.key, None)
+            since = held[2]
+        if shard.key not in self.let_go:
+            self.held[shard.key] = (shard, list(ids), since)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="keeper", daemon=True)
+            self.thread.start()
 
     def release(self, shard) -> None:
         self.held.pop(shard.key, None)
+        self.let_go.discard(shard.key)
+        if self.marked and not self.held and self.presence is not None:
+            self.marked = False
+            self.presence.holding_since(None)
+
+    def busy(self) -> float:
+        """For how long the batch held longest has been in hand, in seconds (0: none)."""
+        now = time.monotonic()
+        return max((now - since for _, _, since in list(self.held.values())), default=0.0)
 
     def _run(self) -> None:
         while True:
             time.sleep(self.period)
             now = time.monotonic()
             for shard, ids, since in list(self.held.values()):
+                if now - since >= self.timeout:
+                    self.held.pop(shard.key, None)
+                    self.let_go.add(shard.key)
+                    self.say(
+                        f"the handler has had a batch of {len(ids)} entries of {shard.key} for {now - since:.1f}s "
+                        f"(--handler-timeout {self.timeout * 1000:.0f}): letting them go, for the other consumers to "
+                        "claim after --claim-idle"
+                    )
+                    continue
                 if now - since >= self.period:
                     try:
                         self.refresh(shard, ids)
                     except rex.RedisError:
                         pass  # Redis is away: the main loop says so; the entries wait for it as before
+                if now - since >= self.long and not self.marked and self.presence is not None:
+                    self.marked = True
+                    self.presence.holding_since(int((time.time() - (now - since)) * 1000))
 
     def refresh(self, shard, ids: list) -> None:
         """XCLAIM <ids still pending with us> to ourselves, min-idle 0, JUSTID: the batch in hand, those
@@ -63,4 +99,3 @@ class Keeper:
         mine = [row["message_id"] for row in rows if row["message_id"] in wanted]
         if mine and self.held.get(shard.key, (None, None))[1] is not None:
             shard.db.xclaim(shard.key, shard.group, self.consumer, 0, mine, justid=True)
-            self.refreshed += len(mine)

@@ -5,7 +5,7 @@ processed (the handler returned)      queued for the batch's XACK, with what it 
 failed (it raised)                    stays pending: delivered again after --claim-idle,
                                       dead-lettered once delivered over --max-deliveries
 can never succeed (Unprocessable,     dead-lettered at once: copied to the dead-letter
-  an invalid reading, undecodable)    stream and acknowledged in one MULTI
+  an invalid reading, undecodable)    stream and acknowledged in one step
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ class Processor:
         self.max_deliveries, self.fail_rate, self.fanout = max_deliveries, fail_rate, fanout
         self.counts, self.say, self.describe = counts, say, describe
         self.last_error: dict[bytes, str] = {}  # why an entry still pending here failed
+        self.exit_code: int | None = None  # the handler exited (sys.exit, out of memory): stop with this
 
-    def handle(self, shard, batch, deliveries: dict[bytes, int] | None) -> tuple[list[bytes], list[dict]]:
+    def handle(self, shard, batch, deliveries: dict[bytes, int] | None) -> tuple[list[bytes], dict]:
         """(IDs to acknowledge, entries to add to the fan-out stream) for a batch of one shard.
 
         Whatever the handler printed is flushed before this returns, so every entry is
         acknowledged only after it was processed and its line written: a crash can redeliver
         at most this batch, and nothing in it is lost.
         """
-        done, outputs = [], []
+        done, outputs = [], {}
         if not batch:
             return done, outputs
         handler, fail_rate, last_error, processed = self.handler, self.fail_rate, self.last_error, 0
@@ -76,6 +77,12 @@ class Processor:
             except Unprocessable as exc:  # retrying cannot help: dead-letter it now
                 self.give_up(shard, entry_id, fields, times, f"{exc.reason}: {exc}")
                 continue
+            except MemoryError:  # the process is short of memory, not the entry at fault: stop
+                self.exited(entry_id, "ran out of memory (MemoryError)", 1)
+                break
+            except (SystemExit, KeyboardInterrupt) as exc:  # the handler asked the process to end
+                self.exited(entry_id, *_exit(exc))
+                break
             except Exception as exc:  # this delivery failed; a later one may not
                 self.failed(
                     entry_id, times, SIMULATED if isinstance(exc, _Simulated) else f"{type(exc).__name__}: {exc}"
@@ -83,7 +90,7 @@ class Processor:
                 continue
             if result is not None:
                 try:
-                    outputs += self.published(result)
+                    outputs[entry_id] = self.published(result)
                 except TypeError as exc:
                     self.failed(entry_id, times, f"the handler returned {exc}")
                     continue
@@ -117,15 +124,20 @@ class Processor:
                     raise TypeError(f"a field {name!r}: {value!r}; names and values are str, bytes or numbers")
         return entries
 
+    def exited(self, entry_id: bytes, what: str, code: int) -> None:
+        """The handler ended the process's work on this entry: stop after what is done is acknowledged."""
+        self.exit_code = code
+        self.say(f"the handler {what} on {entry_id.decode()}: stopping (exit {code}); that entry stays pending")
+
     def failed(self, entry_id: bytes, times: int, why: str) -> None:
         self.counts.failed += 1
         self.last_error[entry_id] = why
         self.say(f"failed {entry_id.decode()} (delivery {times}): {why}; left pending for retry")
 
     def give_up(self, shard, entry_id: bytes, fields, times: int, reason: str) -> None:
-        """Dead-letter an entry: XADD to the dead-letter stream and XACK here, in one MULTI/EXEC."""
+        """Dead-letter an entry: XADD to the dead-letter stream and XACK here, in one step."""
         try:
-            dead_letter(
+            copied = dead_letter(
                 shard.db,
                 dlq=shard.dlq,
                 stream=shard.key,
@@ -143,8 +155,22 @@ class Processor:
             self.say(f"could not dead-letter {entry_id.decode()} ({self.describe(exc)}); left pending")
             return
         self.last_error.pop(entry_id, None)
+        if copied is None:  # its XACK found it acknowledged: another consumer claimed it meanwhile
+            self.say(f"{entry_id.decode()} was acknowledged by another consumer meanwhile: not dead-lettered here")
+            return
         self.counts.dead_lettered += 1
         self.say(f"dead-lettered {entry_id.decode()} to {shard.dlq}: {reason}")
+
+
+def _exit(exc: BaseException) -> tuple[str, int]:
+    """What the handler did, in words, and the consumer's exit code: never 0, since entries stay
+    pending (a supervisor must not read it as success)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "raised KeyboardInterrupt", 130
+    code = exc.code
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        return f"called sys.exit({code})", code
+    return f"called sys.exit({'' if code is None else repr(code)})", 1
 
 
 class _Simulated(Exception):

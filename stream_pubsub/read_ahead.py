@@ -4,9 +4,9 @@ A read through a group is real work for Redis: each entry it delivers goes on th
 list, and each XACK takes it off. Done in turn (read, process, acknowledge, read...), Redis waits
 for Python and Python waits for Redis. Here two reads of half a batch (--count / 2) are in
 flight: while the handler works on one half, Redis answers the next. After each half its XACK
-(and, with --fanout, its XADDs, in one MULTI with the XACK) goes out together with the next
-read. So no more than --count entries are ever delivered and not acknowledged: a crash still
-redelivers at most one batch.
+(with --fanout, a script that acknowledges each entry and adds its outputs: see
+ACKNOWLEDGE_AND_ADD) goes out together with the next read. So no more than --count entries are
+ever delivered and not acknowledged: a crash still redelivers at most one batch.
 
 Each read is one MULTI/EXEC: the stream's and the group's XINFO, then XREADGROUP `>` (which never
 blocks inside MULTI), for counting what MAXLEN/XTRIM removed before the group read it. Replies
@@ -51,6 +51,7 @@ class ReadAhead:
         self.arrived: deque = deque()  # reads taken off the wire early (take_in_flight), in order
         self.lock = threading.Lock()
         self.error: CommitRefused | None = None  # a commit Redis refused: raised at the next step
+        self.taken = 0  # entries an XACK found acknowledged already: another consumer claimed them
 
     @property
     def reads_in_flight(self) -> int:
@@ -61,15 +62,15 @@ class ReadAhead:
             error, self.error = self.error, None
             raise error
 
-    def send(self, commit: tuple[list, list], read: bool) -> None:
-        """Send the commit of a processed half (XACK, with the fan-out XADDs in a MULTI) and maybe a read."""
+    def send(self, commit: tuple[list, dict], read: bool, *, again: bool = False) -> None:
+        """Send the commit of a processed half (its XACK; with fan-out, the script that acknowledges
+        each entry and adds its outputs) and maybe a read. `again`: a commit sent once already,
+        whose reply was lost (a reconnect): that it acknowledges fewer is no news."""
         unacked, outputs = commit
         parts = []
         if outputs:
-            parts += [pack_command(("MULTI",))]
-            parts += [pack_command(("XADD", self.fanout, "*", *_flat(o))) for o in outputs]
-            parts += [pack_command(("XACK", self.key, self.group, *unacked))] if unacked else []
-            parts += [pack_command(("EXEC",))]
+            script = ("EVAL", ACKNOWLEDGE_AND_ADD, 2, self.key, self.fanout, self.group)
+            parts += [pack_command((*script, *_per_entry(unacked, outputs)))]
         elif unacked:
             parts += [pack_command(("XACK", self.key, self.group, *unacked))]
         with self.lock:
@@ -77,7 +78,7 @@ class ReadAhead:
                 self.pool = self.pool_of()
                 self.conn = self.pool.get_connection()
             if parts:
-                self.expected.append(("commit", len(parts), unacked, len(outputs)))
+                self.expected.append(("commit", 1, (unacked, outputs, again), 0))
             if read:
                 plain = time.monotonic() < self.full_until
                 parts.append(self.plain_read if plain else self.read_command)
@@ -86,9 +87,14 @@ class ReadAhead:
                 self.conn.send_packed_command(parts, check_health=False)
             self._raise_refused()  # one found by the Keeper's take_in_flight meanwhile
 
-    def unanswered(self) -> list:
-        """The IDs acknowledged by XACKs on the wire whose replies were not read yet."""
-        return [entry_id for what in self.expected if what[0] == "commit" for entry_id in what[2]]
+    def unanswered(self) -> tuple[list, dict]:
+        """The commits on the wire whose replies were not read yet: (their IDs, their outputs)."""
+        ids, outputs = [], {}
+        for kind, _, commit, _ in self.expected:
+            if kind == "commit":
+                ids += commit[0]
+                outputs.update(commit[1])
+        return ids, outputs
 
     def next_read(self):
         """The next read's (entries, stream info, group before, group after); None when none is in flight."""
@@ -135,10 +141,12 @@ class ReadAhead:
                 failed = failed or exc
                 got.append(exc)
         if kind == "commit":
-            last = got[-1]
-            inner = next((r for r in last if isinstance(r, Exception)), None) if isinstance(last, list) else None
-            if (failed or inner) and self.error is None:  # EXECABORT: nothing ran; else the XACK ran
-                self.error = CommitRefused(failed or inner, acks=len(acks), outputs=outputs, applied=inner is not None)
+            (unacked, outputs, again), [reply] = acks, got
+            if isinstance(reply, Exception):  # refused before it ran (OOM, a fan-out key not a stream)
+                if self.error is None:
+                    self.error = CommitRefused(reply, acks=len(unacked), outputs=sum(map(len, outputs.values())))
+            elif reply < len(unacked) and not again:
+                self.taken += len(unacked) - reply
             return
         if replies == 6:  # MULTI, 4 x QUEUED, EXEC
             if isinstance(failed, rex.OutOfMemoryError):  # refused whole: read again, without MULTI
@@ -181,14 +189,53 @@ _FULL = object()  # a read refused for want of memory: sent again without MULTI
 
 
 class CommitRefused(Exception):
-    """Redis refused a batch's commit. `applied`: EXEC ran and the XACK with it (a fan-out XADD
-    failed on its own, e.g. WRONGTYPE); otherwise nothing of it ran (e.g. OOM) and the entries are
-    still pending: they are claimed and processed again."""
+    """Redis refused a batch's commit before any of it ran (OOM; a fan-out key that is not a
+    stream): nothing was acknowledged or added, the entries are still pending."""
 
-    def __init__(self, error: Exception, *, acks: int, outputs: int, applied: bool):
+    def __init__(self, error: Exception, *, acks: int, outputs: int):
         super().__init__(str(error))
-        self.error, self.acks, self.outputs, self.applied = error, acks, outputs, applied
+        self.error, self.acks, self.outputs = error, acks, outputs
 
 
-def _flat(entry: dict) -> list:
-    return [part for pair in entry.items() for part in pair]
+# Exactly-once fan-out: an entry's outputs are added by the commit whose XACK removed it from the
+# pending list, and only by it. Two consumers can hold the same entry (one frozen past
+# --claim-idle and resumed after another claimed it; two started with the same name): MULTI
+# would add both sets of outputs, since no command in it can depend on another's reply. This
+# script acknowledges each entry and adds its outputs only where XACK answered 1. Its keys are
+# the shard and its fan-out stream, in one slot on a cluster. `#!lua` (Redis 7.0+): a full Redis
+# refuses it before it starts, and the XLEN check refuses a fan-out key that is not a stream
+# before anything is acknowledged, so it is never half done.
+ACKNOWLEDGE_AND_ADD = """#!lua
+-- KEYS[1] the stream, KEYS[2] the fan-out stream; ARGV[1] the group, then per entry: its ID,
+-- its number of outputs, and per output its number of items followed by field, value, ...
+-- Returns how many entries this XACK acknowledged.
+local wrong = redis.pcall('XLEN', KEYS[2])  -- WRONGTYPE unless a stream or nothing
+if type(wrong) == 'table' and wrong.err then
+  return wrong
+end
+local acknowledged, i = 0, 2
+while i <= #ARGV do
+  local mine = redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1
+  local outputs = tonumber(ARGV[i + 1])
+  i = i + 2
+  if mine then acknowledged = acknowledged + 1 end
+  for _ = 1, outputs do
+    local n = tonumber(ARGV[i])
+    if mine then redis.call('XADD', KEYS[2], '*', unpack(ARGV, i + 1, i + n)) end
+    i = i + n + 1
+  end
+end
+return acknowledged
+"""
+
+
+def _per_entry(unacked: list, outputs: dict) -> list:
+    """The script's arguments: per entry its ID, how many outputs, and each output's items."""
+    args = []
+    for entry_id in unacked:
+        made = outputs.get(entry_id, ())
+        args += [entry_id, len(made)]
+        for output in made:
+            args.append(2 * len(output))
+            args += [part for pair in output.items() for part in pair]
+    return args

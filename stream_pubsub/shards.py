@@ -112,6 +112,15 @@ def resolve(db, logical: str, asked: int | None, *, where: str) -> int:
     return asked
 
 
+def recorded(db, logical: str) -> int | None:
+    """The number of shards recorded for the logical stream now (None: none, or not readable)."""
+    try:
+        found = db.get(record_key(logical))
+    except rex.NoPermissionError:
+        return None
+    return int(found) if found is not None and found.isdigit() and 1 <= int(found) <= MAX_SHARDS else None
+
+
 def default_dead_letters(stream: str, *, cluster: bool) -> str:
     """<stream>:dlq; on a cluster {<stream>}:dlq for an untagged stream, so it shares the stream's slot."""
     if cluster and not has_hash_tag(stream):
@@ -122,9 +131,9 @@ def default_dead_letters(stream: str, *, cluster: bool) -> str:
 class Layout(list):
     """[(stream key, dead-letter key, fan-out key or None)] for each shard of a logical stream."""
 
-    def __init__(self, stream: str, n: int, found: list, fanout: str | None):
+    def __init__(self, stream: str, n: int, found: list, fanout: str | None, dlq: str | None):
         super().__init__(found)
-        self.stream, self.n, self.fanout = stream, n, fanout
+        self.stream, self.n, self.fanout, self.dlq = stream, n, fanout, dlq
 
     def record(self, db) -> None:
         """Record the number of shards again (after FLUSHALL took it), so producers find it."""
@@ -138,7 +147,7 @@ def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str |
     A dead-letter or fan-out key is written in the same MULTI as the XACK of its shard, so on a
     cluster it must be in the shard's slot: one that cannot be is refused before anything is read.
     """
-    n = resolve(db, stream, asked, where=where)
+    n, asked_dlq = resolve(db, stream, asked, where=where), dlq
     dlq = dlq or default_dead_letters(stream, cluster=cluster and n == 1)
     if fanout and n > 1:
         resolve(db, fanout, n, where=where)  # readers of the fan-out stream find its shards too
@@ -155,9 +164,18 @@ def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str |
                     f"the {what} stream {other} cannot share the slot of {key} (slot {slot(key)}), so its XADD and "
                     f"the XACK cannot be one transaction on a cluster: give {option} {hint}"
                 )
-        if fanout and (kind := db.type(companions[1])) not in (b"stream", b"none"):
-            raise click.ClickException(
-                f"--fanout {companions[1]} holds a {kind.decode()}, not a stream (WRONGTYPE); left untouched"
-            )
+        for option, other in zip(("--dead-letter", "--fanout"), companions):
+            if other is not None and (kind := _type(db, other)) not in (b"stream", b"none"):
+                raise click.ClickException(
+                    f"{option} {other} holds a {kind.decode()}, not a stream (WRONGTYPE); left untouched"
+                )
         found.append((key, *companions))
-    return Layout(stream, n, found, fanout)
+    return Layout(stream, n, found, fanout, asked_dlq)
+
+
+def _type(db, key: str) -> bytes:
+    """TYPE of a key; b"none" for a user who may not ask (its XADD will say what is wrong)."""
+    try:
+        return db.type(key)
+    except rex.NoPermissionError:
+        return b"none"

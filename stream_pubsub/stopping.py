@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -25,6 +27,7 @@ class Stop:
 
     def __init__(self):
         self.requested = False
+        self.busy = None  # () -> seconds the batch in hand has been in the handler (the consumer's)
         signal.signal(signal.SIGINT, self._handle)
         signal.signal(signal.SIGTERM, self._handle)
 
@@ -38,7 +41,12 @@ class Stop:
         if self.requested:
             raise StopNow()
         self.requested = True
-        os.write(2, b"stopping after the batch in hand (Ctrl-C again to quit at once)\n")
+        waiting = self.busy() if self.busy else 0.0
+        if waiting >= 1:  # a slow or hung handler: say what the stop waits for
+            text = f"stopping after the batch in hand: waiting for the handler, at work on it for {waiting:.0f}s"
+        else:
+            text = "stopping after the batch in hand"
+        os.write(2, f"{text} (Ctrl-C again to quit at once)\n".encode())
 
 
 class Interrupt:
@@ -67,6 +75,19 @@ class Interrupt:
             yield
         finally:
             self._waiting = False
+
+
+def leave(code: int) -> None:
+    """Exit with this code, even if a handler left threads running that are not daemons (Python
+    would wait for them for ever after the summary line)."""
+    left = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if not left:
+        sys.exit(code)
+    names = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+    sys.stderr.write(f"exiting without waiting for {len(left)} thread(s) the handler left running ({names})\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def pause(stop, seconds: float) -> None:

@@ -66,8 +66,11 @@ def test_group_is_created_once_at_the_end_of_the_stream_by_default(r, server):
     first = run("consumer.py", GROUP, "c1", "--burst", url=server.url, timeout=BURST_TIMEOUT)
 
     assert first.returncode == 0, first.stderr
-    assert first.stdout == ""  # `$`: entries already in the stream are not processed
-    assert f"created group {GROUP} on {STREAM}, starting at $" in first.stderr.splitlines()
+    assert first.stdout == ""  # `$`: entries already in the stream are not processed, and that is said
+    assert (
+        f"created group {GROUP} on {STREAM}, starting at $: the 3 entries already there are skipped "
+        "(--start-from 0 reads them)"
+    ) in first.stderr.splitlines()
     assert summary(first.stderr)["processed"] == 0
     info = group_info(r)
     assert info["last-delivered-id"].decode() == before[-1]
@@ -79,10 +82,26 @@ def test_group_is_created_once_at_the_end_of_the_stream_by_default(r, server):
     assert second.returncode == 0, second.stderr
     assert processed(second.stdout) == after
     assert "created group" not in second.stderr  # the group existed: left as it was
+    assert "--start-from" not in second.stderr  # (not given: nothing to say about it)
     assert [g["name"] for g in r.xinfo_groups(STREAM)] == [GROUP.encode()]
     assert group_info(r)["last-delivered-id"].decode() == after[-1]
     assert pending_ids(r) == []
     assert r.xlen(STREAM) == 5  # reading does not remove entries
+
+
+def test_start_from_on_an_existing_group_is_said_to_do_nothing(r, server):
+    add(r, 3)
+    r.xgroup_create(STREAM, GROUP, id="$")
+
+    done = run("consumer.py", GROUP, "c1", "--start-from", "0", "--burst", url=server.url, timeout=BURST_TIMEOUT)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # the group kept its position: nothing read
+    assert (
+        f"group {GROUP} exists on {STREAM} and keeps its position: --start-from only places a new group "
+        f"(to move it: python admin.py group rewind {GROUP} 0)"
+    ) in done.stderr.splitlines()
+    assert group_info(r)["last-delivered-id"] == r.xrevrange(STREAM, count=1)[0][0]
 
 
 def test_group_on_a_stream_that_does_not_exist_yet(r, server):

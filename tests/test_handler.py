@@ -455,8 +455,9 @@ def test_a_fanout_stream_that_is_not_a_stream_is_refused_before_anything_is_read
 
 
 def test_a_fanout_stream_replaced_mid_run_is_said_and_stops_the_consumer(r, server, tmp_path):
-    """Redis runs the XACK of the MULTI even though its XADD failed (WRONGTYPE): the outputs of that
-    batch are gone. The consumer says how many, and stops, instead of losing them silently."""
+    """The commit script checks the fan-out key before it acknowledges anything: a key replaced by a
+    string mid-run refuses the commit whole. The consumer says so and stops; the entries stay
+    pending (a MULTI would have run the XACK without the XADD, and lost the outputs)."""
     env = handlers(tmp_path, app=SLOW_OUTPUT)
     add(r, 4)
     consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", "--count", "2", "--handler", "app:process",
@@ -466,9 +467,13 @@ def test_a_fanout_stream_replaced_mid_run_is_said_and_stops_the_consumer(r, serv
     out, err = consumer.communicate(timeout=TIMEOUT)
     assert consumer.returncode == 1, err
     lines = [line for line in err.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1 and "could not be added to app:out" in lines[0] and "WRONGTYPE" in lines[0]
-    assert "they are lost" in lines[0] and "Traceback" not in err
+    assert len(lines) == 1 and "--fanout app:out is no longer a stream" in lines[0] and "WRONGTYPE" in lines[0]
+    assert "stay pending, none acknowledged" in lines[0] and "Traceback" not in err
     assert r.get("app:out") == b"a string now"
+    first = journal(tmp_path)[0][0]
+    info = group_info(r)
+    assert first in {p["message_id"].decode() for p in pending(r)}  # the entry in hand: still pending
+    assert info["pending"] == info["entries-read"]  # nothing was acknowledged
 
 
 def test_a_full_redis_refusing_the_fanout_commit_loses_and_doubles_nothing(own_server, tmp_path):
