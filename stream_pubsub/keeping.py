@@ -33,7 +33,7 @@ class Keeper:
         self.consumer, self.period, self.timeout, self.long = consumer, period, timeout, long
         self.presence, self.say = presence, say
         self.held: dict[str, tuple] = {}  # shard key -> (shard, entry IDs, since when)
-        self.let_go: set[str] = set()  # shards whose batch in hand outlived the timeout
+        self.let_go: dict[str, float] = {}  # shard key -> since when: batches in hand that outlived the timeout
         self.marked = False  # the presence name says a batch is held for long
         self.thread = None
 
@@ -45,7 +45,7 @@ class Keeper:
         held = self.held.get(shard.key)
         if new or held is None:
             since = time.monotonic()
-            self.let_go.discard(shard.key)
+            self.let_go.pop(shard.key, None)
         else:
             since = held[2]
         if shard.key not in self.let_go:
@@ -56,15 +56,17 @@ class Keeper:
 
     def release(self, shard) -> None:
         self.held.pop(shard.key, None)
-        self.let_go.discard(shard.key)
-        if self.marked and not self.held and self.presence is not None:
+        self.let_go.pop(shard.key, None)
+        if self.marked and not self.held:
             self.marked = False
-            self.presence.holding_since(None)
+            if self.presence is not None:
+                self.presence.holding_since(None)
 
     def busy(self) -> float:
         """For how long the batch held longest has been in hand, in seconds (0: none)."""
         now = time.monotonic()
-        return max((now - since for _, _, since in list(self.held.values())), default=0.0)
+        held = [since for _, _, since in list(self.held.values())] + list(self.let_go.values())
+        return max((now - since for since in held), default=0.0)
 
     def _run(self) -> None:
         while True:
@@ -73,9 +75,10 @@ class Keeper:
             for shard, ids, since in list(self.held.values()):
                 if now - since >= self.timeout:
                     self.held.pop(shard.key, None)
-                    self.let_go.add(shard.key)
+                    self.let_go[shard.key] = since
                     self.say(
-                        f"the handler has had a batch of {len(ids)} entries of {shard.key} for {now - since:.1f}s "
+                        f"the handler has had {len(self.in_hand(shard, ids))} entries of {shard.key} in hand for "
+                        f"{now - since:.1f}s "
                         f"(--handler-timeout {self.timeout * 1000:.0f}): letting them go, for the other consumers to "
                         "claim after --claim-idle"
                     )
@@ -85,15 +88,25 @@ class Keeper:
                         self.refresh(shard, ids)
                     except rex.RedisError:
                         pass  # Redis is away: the main loop says so; the entries wait for it as before
-                if now - since >= self.long and not self.marked and self.presence is not None:
+                if now - since >= self.long and not self.marked:  # said once, and shown to admin.py info
                     self.marked = True
-                    self.presence.holding_since(int((time.time() - (now - since)) * 1000))
+                    self.say(
+                        f"the handler has had {len(self.in_hand(shard, ids))} entries of {shard.key} in hand for "
+                        f"{now - since:.1f}s, longer than --claim-idle; kept from being claimed until "
+                        f"--handler-timeout {self.timeout * 1000:.0f}"
+                    )
+                    if self.presence is not None:
+                        self.presence.holding_since(int((time.time() - (now - since)) * 1000))
+
+    @staticmethod
+    def in_hand(shard, ids: list) -> list:
+        """The batch in hand, those processed before it and waiting for their XACK (re-read or claimed
+        batches are acknowledged together), and what arrived meanwhile: in ID order."""
+        return sorted({*ids, *shard.unacked, *shard.ahead.take_in_flight()}, key=parse_id)
 
     def refresh(self, shard, ids: list) -> None:
-        """XCLAIM <ids still pending with us> to ourselves, min-idle 0, JUSTID: the batch in hand, those
-        processed before it and waiting for their XACK (re-read or claimed batches are acknowledged
-        together), and what arrived meanwhile."""
-        ids = sorted({*ids, *shard.unacked, *shard.ahead.take_in_flight()}, key=parse_id)
+        """XCLAIM <the entries in hand still pending with us> to ourselves, min-idle 0, JUSTID."""
+        ids = self.in_hand(shard, ids)
         rows = shard.entries.pending(start=ids[0], stop=ids[-1], consumer=self.consumer, count=len(ids) + 100)
         wanted = set(ids)
         mine = [row["message_id"] for row in rows if row["message_id"] in wanted]

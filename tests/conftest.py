@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -194,3 +195,31 @@ def fill_up(client) -> int:
             continue
         raise AssertionError("10,000 writes and still not full: is --maxmemory set?")
     return filler
+
+
+# -- handlers written by a test ----------------------------------------------------------------------
+# A test writes its handler module into tmp_path and runs the scripts with PYTHONPATH pointing
+# there. Every handler call can be written to a journal file (one line per call, O_APPEND, so
+# several processes can share it): that is how a test knows what the handler saw.
+
+JOURNAL = """
+import os
+
+
+def journal(*words):
+    fd = os.open(os.environ["JOURNAL"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.write(fd, (" ".join(words) + "\\n").encode())
+    os.close(fd)
+"""
+
+
+def handlers(folder: Path, **modules: str) -> dict[str, str]:
+    """Write each module (name=source) and journal.py into folder; the env that finds them."""
+    for name, source in {"journal": JOURNAL, **modules}.items():
+        (folder / f"{name}.py").write_text(textwrap.dedent(source))
+    return {"PYTHONPATH": str(folder), "JOURNAL": str(folder / "journal.log")}
+
+
+def journal(folder: Path) -> list[list[str]]:
+    path = folder / "journal.log"
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []

@@ -10,40 +10,17 @@ from __future__ import annotations
 import json
 import re
 import signal
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis
-from conftest import fill_up, run, spawn, stop, wait_for
+from conftest import fill_up, handlers, journal, run, spawn, stop, wait_for
 
 STREAM, GROUP, DLQ = "app:event", "group1", "app:event:dlq"
 SUMMARY = re.compile(r"(\S+): stopped after \d+\.\ds: (.*)")
 TIMEOUT = 30  # a --burst run that hangs fails instead of waiting for the suite's timeout
-
-JOURNAL = """
-import os
-
-
-def journal(*words):
-    fd = os.open(os.environ["JOURNAL"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.write(fd, (" ".join(words) + "\\n").encode())
-    os.close(fd)
-"""
-
-
-def handlers(folder: Path, **modules: str) -> dict[str, str]:
-    """Write each module (name=source) and journal.py into folder; the env that finds them."""
-    for name, source in {"journal": JOURNAL, **modules}.items():
-        (folder / f"{name}.py").write_text(textwrap.dedent(source))
-    return {"PYTHONPATH": str(folder), "JOURNAL": str(folder / "journal.log")}
-
-
-def journal(folder: Path) -> list[list[str]]:
-    path = folder / "journal.log"
-    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def add(r, n: int, sensor: str = "sensor1", **fields) -> list[str]:
