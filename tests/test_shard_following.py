@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import run, spawn, stop, wait_for
+from conftest import handlers, run, spawn, stop, wait_for
 from redis.cluster import RedisCluster
 
 from stream_pubsub import shards as sharding
@@ -69,3 +69,37 @@ def test_a_consumer_started_after_the_sharding_reads_the_shards_from_their_start
     assert done.returncode == 0, done.stderr
     assert readings(done.stdout) == sent  # not skipped at `$`
     assert f"created group {GROUP} on {STREAM} (6 shards), starting at 0" in done.stderr.splitlines()
+
+
+SLOW = """
+import time
+
+
+def process(message_id, message):
+    time.sleep(0.02)
+"""
+
+
+def test_a_shard_deleted_while_the_consumer_works_on_another_is_recreated_like_a_lost_group(server, r, tmp_path):
+    """sensor8 and sensor1 are in shards 0 and 2. While the consumer works through sensor1's
+    backlog (its status line asking every shard's lag), sensor8's shard, read already, is deleted."""
+    for sensor, count in (("sensor8", 5), ("sensor1", 200)):
+        done = run("producer.py", sensor, "--shards", 6, "--count", count, "-q", url=server.url)
+        assert done.returncode == 0, done.stderr
+    other, busy = sharding.keys(STREAM, 6)[0], sharding.keys(STREAM, 6)[2]
+    env = handlers(tmp_path, slow=SLOW)
+    log = open(tmp_path / "c1.err", "w")
+    args = ("--start-from", "0", "--count", 20, "--stats-interval", 0.1, "--handler", "slow:process")
+    c1 = spawn("consumer.py", GROUP, "c1", *args, url=server.url, env=env, stderr=log)
+    log.close()
+    wait_for(lambda: r.exists(busy) and r.xinfo_groups(busy) and r.xinfo_groups(busy)[0]["entries-read"], what="work")
+    r.delete(other)
+    wait_for(lambda: "GROUP LOST" in (tmp_path / "c1.err").read_text(), timeout=15, what="GROUP LOST")
+    wait_for(lambda: r.xinfo_groups(busy)[0]["entries-read"] == 200 and not r.xinfo_groups(busy)[0]["pending"],
+             timeout=30, what="the backlog done")  # fmt: skip
+    stop(c1)
+    err = (tmp_path / "c1.err").read_text()
+    assert c1.returncode == 0, err
+    assert "Error" not in err and "Traceback" not in err
+    assert f"c1: GROUP LOST: {GROUP} on {other} no longer existed" in err
+    assert r.xinfo_groups(other)[0]["name"] == GROUP.encode()  # recreated, with the shard
