@@ -6,6 +6,7 @@ once or served on /metrics and read afresh at every scrape; it never writes to R
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import urllib.error
@@ -17,6 +18,7 @@ import redis
 from conftest import run, spawn, stop, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from redis.cluster import RedisCluster
+from test_admin import readme_state
 
 from stream_pubsub import shards
 from stream_pubsub.dead_letters import dead_letter
@@ -138,6 +140,27 @@ def test_a_group_behind_a_trimmed_stream_shows_what_it_lost(server, r):
     r.xreadgroup("slow", "c1", {S: ">"}, count=100)  # it reads on, past the gap: nothing more is lost
     found = metrics(url=server.url)
     assert value(found, "stream_pubsub_group_trimmed_unread", **group, group="slow") == 0
+
+
+def test_the_readme_example_says_what_admin_py_info_says(server, r):
+    """The README's example state: the metrics and `admin.py info --json` tell the same numbers."""
+    readme_state(r)
+    found = metrics(url=server.url)
+    info = run("admin.py", "info", "--json", url=server.url)
+    doc = json.loads(info.stdout)
+    base = {"db": "db0", "stream": S}
+    assert value(found, "redis_stream_length", **base) == doc["stream"]["length"] == 8
+    assert value(found, "stream_pubsub_dead_letters", **base) == doc["dead_letters"]["length"] == 1
+    for group in doc["groups"]:
+        labels = {**base, "group": group["name"]}
+        assert value(found, "redis_stream_group_lag", **labels) == group["lag"]
+        assert value(found, "redis_stream_group_messages_pending", **labels) == group["pending"]
+        assert value(found, "stream_pubsub_group_trimmed_unread", **labels) == group["trimmed_unread"]
+        assert value(found, "redis_stream_group_consumers", **labels) == len(group["consumers"])
+        for consumer in group["consumers"]:
+            who = {**labels, "consumer": consumer["name"]}
+            assert value(found, "redis_stream_group_consumer_messages_pending", **who) == consumer["pending"]
+    assert [g["trimmed_unread"] for g in doc["groups"]] == [2, 0]  # audit lost 2, group1 nothing
 
 
 def test_several_streams_and_patterns(server, r):
