@@ -82,15 +82,11 @@ def run(redis_url: str, streams: list[str], *, dlq: str | None, serve: str | Non
         raise UsageLine(str(exc)) from None
     exporter = Exporter(connect(redis_url), streams, dlq)
     samples = exporter.read_or_exit()  # a key that is not a stream: one line now, not at every scrape
+    from prometheus_client import CollectorRegistry, generate_latest
+
     if server is None:
-        from prometheus_client import CollectorRegistry, generate_latest
-
-        registry = CollectorRegistry()
-        registry.register(Exported(samples))
-        sys.stdout.write(generate_latest(registry).decode())
+        sys.stdout.write(generate_latest(Exported(samples)).decode())
         return
-    from prometheus_client import CollectorRegistry
-
     registry = CollectorRegistry()
     registry.register(exporter)
     serve_until_stopped(server, registry, f"{', '.join(streams)} from Redis at {exporter.connection.where}", serve)
