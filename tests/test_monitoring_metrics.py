@@ -346,3 +346,30 @@ def test_sigterm_stops_it_quietly(server):
     assert exporter.returncode == 0, err
     assert err.startswith(f"serving the metrics of {S} from Redis at 127.0.0.1:{server.port} on :{port}/metrics")
     assert try_scrape(port) is None
+
+
+def test_a_slot_that_moved_is_read_from_where_it_is_now(own_cluster):
+    """A reshard while it serves: the next scrape follows the slot quietly, from its new node."""
+    cluster = own_cluster(masters=3, replicas=0)
+    db = RedisCluster.from_url(cluster.url)
+    db.xadd(S, {"n": 1})
+    db.xgroup_create(S, "g", "0")
+    port = free_port()
+    exporter = spawn("admin.py", "metrics", "--serve", f"127.0.0.1:{port}", url=cluster.url)
+    found = wait_for(lambda: try_scrape(port), timeout=20, what="the first scrape")
+    old = cluster.owner(shards.slot(S))
+    key = {"db": "db0", "stream": S, "key": S, "dead_letter": f"{{{S}}}:dlq"}
+    assert value(found, "stream_pubsub_stream_key_info", **key, node=f"127.0.0.1:{old.port}") == 1
+    new = next(node for node in cluster.masters() if node is not old)
+    cluster.migrate_slot(shards.slot(S), new)
+    db.xadd(S, {"n": 2})
+
+    found = scrape(port)
+
+    assert value(found, "redis_stream_length", db="db0", stream=S) == 2
+    assert value(found, "redis_stream_group_lag", db="db0", stream=S, group="g") == 2
+    assert value(found, "stream_pubsub_stream_key_info", **key, node=f"127.0.0.1:{new.port}") == 1
+    assert value(found, "redis_up") == 1
+    out, err = stop(exporter, signal.SIGTERM)
+    assert exporter.returncode == 0 and err.count("\n") == 1, err  # only the "serving ..." line
+    db.close()

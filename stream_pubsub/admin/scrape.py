@@ -85,15 +85,7 @@ def matching(connection, pattern: str) -> set[str]:
 def read(connection, scopes: list[Scope]) -> list[Sample]:
     """Every sample of every stream in `scopes`, read now."""
     db = "db0" if connection.cluster else f"db{connection.db.connection_pool.connection_kwargs.get('db', 0)}"
-    places, samples = [], []
-    for where in scopes:
-        samples.append(Sample(m.SHARDS, {"db": db, "stream": where.stream}, where.count))
-        for shard in where.shards:
-            labels = {"db": db, "stream": where.stream, **({"shard": str(shard.index)} if where.sharded else {})}
-            places.append(Place(where, shard, labels))
-            info = {"key": shard.key, "dead_letter": shard.dlq, "node": connection.node_of(shard.key)}
-            samples.append(Sample(m.KEY_INFO, {**labels, **info}, 1))
-
+    places = [Place(where, shard, labels(db, where, shard)) for where in scopes for shard in where.shards]
     calls = [c for p in places for c in (("xinfo_stream", p.shard.key), ("xinfo_groups", p.shard.key))]
     replies = round_trip(connection, calls + [("xinfo_stream", p.shard.dlq) for p in places])
     for i, place in enumerate(places):
@@ -110,13 +102,21 @@ def read(connection, scopes: list[Scope]) -> list[Sample]:
             if group["pending"]:
                 calls.append(("xpending_range", place.shard.key, group["name"], "-", "+", PENDING_LOOKED_AT))
     replies = iter(round_trip(connection, calls))
+    samples = [Sample(m.SHARDS, {"db": db, "stream": where.stream}, where.count) for where in scopes]
     for place in places:
+        info = {"key": place.shard.key, "dead_letter": place.shard.dlq, "node": connection.node_of(place.shard.key)}
+        samples.append(Sample(m.KEY_INFO, {**place.labels, **info}, 1))  # where it was read: after any move
         for group in place.groups:
             consumers = present(connection, next(replies)[0], place.shard.key) or []
             pending = (present(connection, next(replies)[0], place.shard.key) or []) if group["pending"] else []
             samples += group_samples(connection, place, group, consumers, pending)
         samples += stream_samples(place)
     return samples
+
+
+def labels(db: str, where: Scope, shard: Shard) -> dict[str, str]:
+    """db and stream; and shard, only where the stream is one shard of a sharded stream."""
+    return {"db": db, "stream": where.stream, **({"shard": str(shard.index)} if where.sharded else {})}
 
 
 def round_trip(connection, calls: list[tuple]) -> list[tuple]:
