@@ -17,6 +17,7 @@ from stream_pubsub.admin import cleanup as cleanup_
 from stream_pubsub.admin import dlq as dead_letters
 from stream_pubsub.admin import history
 from stream_pubsub.admin import info as info_
+from stream_pubsub.admin import metrics as metrics_
 from stream_pubsub.admin import pending as pending_
 from stream_pubsub.admin import trim as trim_
 from stream_pubsub.admin import watch as watch_
@@ -382,6 +383,10 @@ def dlq_purge(ids, redis_url, stream, dlq, shard, yes):
     It asks first unless --yes is given.
     """
     dead_letters.purge(*dead_letters_of(redis_url, stream, dlq, shard), ids, yes)
+
+
+# -- for Prometheus (its options and help: stream_pubsub/admin/metrics.py) ----------------------
+main.add_command(metrics_.command(config))
 
 
 if __name__ == "__main__":

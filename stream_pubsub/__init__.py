@@ -18,9 +18,12 @@
     dead_letters.py  the dead-letter stream: an entry and its reason, with the XACK in one MULTI
     trimming.py      what MAXLEN/XTRIM remove unread: counted, or kept with a safe trim
     status.py        a consumer's counts and status line
+    metric_names.py  the name of every Prometheus metric (admin.py metrics, --metrics), in one place
+    metrics_http.py  serving metrics over HTTP on an ADDRESS (:9103), bound before anything else
     local_server.py  a private Redis-compatible server (tests, demo, benchmark, `make redis`)
     local_cluster.py a private Redis Cluster on loopback (tests, demo, benchmark, `make cluster`)
-    admin/           what admin.py's commands do (info, watch, pending, range, tail, dlq, trim, cleanup)
+    admin/           what admin.py's commands do (info, watch, pending, range, tail, dlq, trim, cleanup,
+                     metrics)
 
 Nothing here imports the scripts or config.py: the package can be imported on its own.
 """

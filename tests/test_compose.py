@@ -313,6 +313,26 @@ def test_the_click_check_rejects_what_a_script_would_refuse(script, args, monkey
         click_context(script, args, {"REDIS_URL": "redis://redis:6379/0"}, monkeypatch)
 
 
+def test_the_monitoring_services(monkeypatch):
+    """admin-metrics runs `admin.py metrics --serve` with options it accepts, on the scripts' image,
+    after a healthy Redis; Prometheus and Grafana are pinned images published on loopback only."""
+    services = load()["services"]
+    exporter = services["admin-metrics"]
+    program, script, *args = container_argv(exporter)
+    assert (program, script) == ("python", "admin.py")
+    ctx = click_context(script, args, exporter["environment"], monkeypatch)
+    assert ctx.info_name == "metrics" and ctx.params["serve"] == ":9103"
+    assert ctx.params["streams"] == (exporter["environment"]["STREAM_KEY"],)
+    assert exporter["build"] == "." and exporter["depends_on"]["redis"]["condition"] == "service_healthy"
+    for name, image in (
+        ("prometheus", r"prom/prometheus:v\d+\.\d+\.\d+"),
+        ("grafana", r"grafana/grafana:\d+\.\d+\.\d+"),
+    ):
+        assert re.fullmatch(image, services[name]["image"]), services[name]["image"]
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"])
+        assert services[name]["configs"], name  # monitoring/'s files (tests/test_monitoring.py checks them)
+
+
 def test_consumer_entrypoint_appends_a_name_and_execs_the_command():
     """Here getent finds no address for a container ID, as it would if Docker's DNS did not
     answer, so the fallback is what runs: the ID itself. The DNS answer (the container's name,

@@ -8,6 +8,8 @@ history.py    range and tail: the stream's history, and entries as they arrive
 dlq.py        dlq list / show / replay / purge
 trim.py       trim: XTRIM that can keep what a group still needs
 cleanup.py    cleanup: removing consumers that are gone, without orphaning their entries
+metrics.py    metrics: the same for Prometheus, printed once or served (--serve ADDRESS)
+scrape.py     what metrics reads at each scrape, shard by shard, pipelined per node
 scope.py      which stream keys a command looks at: the shards (all, or --shard I)
 keys.py       checking that a key is a stream and a group exists
 arguments.py  IDs, range bounds, --json, --shard

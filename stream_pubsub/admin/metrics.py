@@ -1,0 +1,187 @@
+"""`admin.py metrics`: what the server knows about the streams, for Prometheus.
+
+Printed once (for a cron job, or node_exporter's textfile collector), or served on /metrics with
+--serve ADDRESS and read afresh from Redis at every scrape. It never writes to Redis. The
+readings are in scrape.py, the names in stream_pubsub/metric_names.py; prometheus_client (its
+own exposition format) is imported only here, and only when the command runs.
+
+admin.py registers the command with `command(config)`: its options are the ones every script
+shares (config.py), except that --stream may be given more than once, or as a pattern.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import click
+import redis.exceptions as rex
+
+from .. import metric_names as names
+from ..connection import connect
+from ..stopping import Interrupt
+from . import scrape
+from .scope import UsageLine
+
+
+def command(config) -> click.Command:
+    """The `metrics` command, with the shared settings of config.py."""
+
+    @click.command("metrics")
+    @click.option(
+        "--redis-url",
+        envvar=config.REDIS_URL,
+        show_envvar=True,
+        default=config.DEFAULT_REDIS_URL,
+        show_default=True,
+        help="Redis to connect to: redis://[[user]:password@]host:port/db, or rediss:// for TLS.",
+    )
+    @click.option(
+        "--stream",
+        "streams",
+        multiple=True,
+        envvar=config.STREAM_KEY,
+        show_envvar=True,
+        default=[config.DEFAULT_STREAM],
+        show_default=True,
+        help="A stream to cover; give it more than once for more, or a pattern ('app:*', SCAN MATCH).",
+    )
+    @config.dead_letter_option
+    @click.option(
+        "--serve",
+        metavar="ADDRESS",
+        help="Serve /metrics on ADDRESS (:9103 for every interface, 127.0.0.1:9103), read at every scrape.",
+    )
+    def metrics(redis_url, streams, dlq, serve):
+        """The streams' groups, consumers, pending entries and dead letters as Prometheus metrics.
+
+        \b
+            python admin.py metrics
+            python admin.py metrics --serve :9103 --stream 'app:*'
+
+        Without --serve it prints the metrics once and exits (a cron job can write them where
+        node_exporter's textfile collector reads them). With --serve it answers Prometheus's
+        scrapes until Ctrl-C, reading Redis afresh each time. It never writes to Redis.
+        Where redis_exporter has the same data (--check-streams) the names and labels are its
+        own (redis_stream_*); the rest is stream_pubsub_*. Every shard of a sharded stream is
+        read from its own node, with a `shard` label.
+        """
+        run(redis_url, list(streams), dlq=dlq, serve=serve)
+
+    return metrics
+
+
+def run(redis_url: str, streams: list[str], *, dlq: str | None, serve: str | None) -> None:
+    if dlq and (len(streams) > 1 or scrape.WILDCARD.search(streams[0])):
+        raise UsageLine("--dead-letter names the dead-letter stream of one --stream; leave it out for several")
+    from ..metrics_http import AddressError, listen
+
+    try:
+        server = listen(serve, "--serve") if serve else None  # before anything else
+    except AddressError as exc:
+        raise UsageLine(str(exc)) from None
+    exporter = Exporter(connect(redis_url), streams, dlq)
+    samples = exporter.read_or_exit()  # a key that is not a stream: one line now, not at every scrape
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    if server is None:
+        sys.stdout.write(generate_latest(Exported(samples)).decode())
+        return
+    registry = CollectorRegistry()
+    registry.register(exporter)
+    serve_until_stopped(server, registry, f"{', '.join(streams)} from Redis at {exporter.connection.where}", serve)
+
+
+def serve_until_stopped(server, registry, what: str, address: str) -> None:
+    from ..metrics_http import serve
+
+    serve(server, registry)
+    click.echo(f"serving the metrics of {what} on {address}/metrics (read at every scrape); Ctrl-C to stop", err=True)
+    interrupt = Interrupt()
+    try:
+        with interrupt.waiting():
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+class Exporter:
+    """A prometheus_client collector: every collect() reads Redis afresh (one scrape at a time).
+
+    When Redis cannot be read, the scrape still answers, with redis_up 0, and says why on stderr
+    once (and once more when it reads again), as redis_exporter does.
+    """
+
+    def __init__(self, connection, streams: list[str], dlq: str | None):
+        self.connection, self.streams, self.dlq = connection, streams, dlq
+        self.lock, self.trouble = threading.Lock(), None
+
+    def read(self) -> list[scrape.Sample]:
+        return scrape.read(self.connection, scrape.covered(self.connection, self.streams, self.dlq))
+
+    def read_or_exit(self) -> list[scrape.Sample]:
+        with self.connection.errors():
+            try:
+                return self.read()
+            except scrape.ScrapeError as exc:
+                raise click.ClickException(str(exc)) from None
+
+    def collect(self):
+        with self.lock:
+            try:
+                samples, up = self.read(), 1
+                if self.trouble:
+                    click.echo(f"reading Redis at {self.connection.where} again", err=True)
+                self.trouble = None
+            except (rex.RedisError, rex.RedisClusterException, scrape.ScrapeError, click.ClickException) as exc:
+                samples, up = [], 0
+                self.say(exc)
+        yield from families(samples + [scrape.Sample(names.REDIS_UP, {}, up)])
+
+    def say(self, exc: Exception) -> None:
+        """Why this scrape has no data, on stderr, once until it changes."""
+        if isinstance(exc, click.ClickException):
+            line = exc.message
+        elif isinstance(exc, scrape.ScrapeError):
+            line = str(exc)
+        else:
+            line = self.connection.describe(exc)
+        if line != self.trouble:
+            click.echo(f"{line}; answering redis_up 0 until it can be read", err=True)
+        self.trouble = line
+        if self.connection.cluster and isinstance(exc, self.connection.transient):
+            try:  # a failover: learn the new masters before the next scrape
+                self.connection.db.nodes_manager.initialize()
+            except self.connection.transient:
+                pass
+
+
+class Exported:
+    """The samples read once, as a collector (admin.py metrics without --serve)."""
+
+    def __init__(self, samples: list[scrape.Sample]):
+        self.samples = samples + [scrape.Sample(names.REDIS_UP, {}, 1)]
+
+    def collect(self):
+        return families(self.samples)
+
+
+def families(samples: list[scrape.Sample]) -> list:
+    """prometheus_client metric families, in the order of metric_names.SERVER_SIDE.
+
+    A family's samples carry their own labels: a `shard` label only where the stream is a shard,
+    so an unsharded stream's series are exactly redis_exporter's.
+    """
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.samples import Sample
+
+    found: dict[str, Metric] = {}
+    for sample in samples:
+        spec = sample.metric
+        if spec.name not in found:
+            found[spec.name] = Metric(spec.family, spec.help, spec.kind)
+        found[spec.name].samples.append(Sample(spec.name, sample.labels, float(sample.value)))
+    order = {spec.name: i for i, spec in enumerate(names.SERVER_SIDE)}
+    return sorted(found.values(), key=lambda family: order[family.samples[0].name])
