@@ -375,8 +375,10 @@ def test_dlq_list_show_replay_and_purge_across_shards(place):
         assert db.xlen(DLQS[i]) == 0
     assert not any(k.startswith(b"dlq.") for key in KEYS for _, f in db.xrange(key) for k in f)
 
-    for i in (1, 4, 4, 10):  # four more, two on shard 4
-        entry_id, fields = db.xrange(KEYS[i], count=1)[0]
+    for i in (1, 4, 4, 10):  # four more, two on shard 4; an entry is dead-lettered once, while pending
+        fields = {"sensor_id": "s", "temp": "0.5", "humidity": "0.5"}
+        entry_id = db.xadd(KEYS[i], fields)
+        db.xreadgroup("g", "c1", {KEYS[i]: ">"})
         dead_letter(
             db,
             dlq=DLQS[i],
