@@ -10,9 +10,12 @@ Each command below is its options and its help; what it does is in stream_pubsub
 
 from __future__ import annotations
 
+import config  # first: a package missing outside .venv is one line, not a traceback
+
+# isort: split
+
 import click
 
-import config
 from stream_pubsub.admin import cleanup as cleanup_
 from stream_pubsub.admin import dlq as dead_letters
 from stream_pubsub.admin import history

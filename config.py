@@ -6,11 +6,29 @@ deployment sets, and the command-line options every script takes.
     --dead-letter / DEAD_LETTER_KEY  where failed readings go (consumer, admin)
 
 Connecting, reconnecting and the wording of errors are in stream_pubsub/connection.py.
+
+Each script imports this module before any other package: run with a Python that lacks one (a
+new terminal where .venv is not active), a script says so in one line instead of a traceback.
 """
 
 from __future__ import annotations
 
-import click
+import os.path
+import sys
+
+try:  # what the scripts need (requirements.txt); they import all of it anyway, so checking here costs nothing
+    import click
+    import hiredis  # noqa: F401
+    import redis  # noqa: F401
+    import walrus  # noqa: F401
+except ModuleNotFoundError as missing:
+    activate = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".venv", "bin", "activate")
+    if not os.path.relpath(activate).startswith(".."):  # run from the project's folder, as usual
+        activate = os.path.relpath(activate)
+    sys.exit(
+        f"Error: the package {(missing.name or '?').partition('.')[0]!r} is not installed for {sys.executable}: "
+        f"activate the virtual environment first (`. {activate}`), or run `make demo`, which creates it"
+    )
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_STREAM = "app:event"  # the tutorial's key
@@ -41,6 +59,7 @@ def redis_options(command):
     command = click.option(
         "--stream",
         envvar=STREAM_KEY,
+        callback=not_empty,
         show_envvar=True,
         default=DEFAULT_STREAM,
         show_default=True,
@@ -62,6 +81,7 @@ def dead_letter_option(command):
         "--dead-letter",
         "dlq",
         default=None,
+        callback=not_empty,
         envvar=DEAD_LETTER_KEY,
         show_envvar=True,
         help="The dead-letter stream.  [default: <stream>:dlq; {<stream>}:dlq on a cluster; per shard, "
@@ -90,7 +110,14 @@ def maxlen_option(help: str, name: str = "maxlen"):
 
 
 def not_empty(ctx, param, value: str | None) -> str | None:
-    """Click callback: a name (sensor, group, consumer) that is blank is a usage error."""
-    if value is not None and not value.strip():
+    """Click callback: a name (sensor, group, consumer, stream) that is blank is a usage error, and
+    so is one that cannot be sent as UTF-8 (bytes that are not text, given on the command line)."""
+    if value is None:
+        return value
+    if not value.strip():
         raise click.BadParameter("must not be empty")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # Python keeps undecodable bytes of argv as lone surrogates
+        raise click.BadParameter("is not valid UTF-8")
     return value

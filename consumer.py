@@ -10,10 +10,13 @@ from __future__ import annotations
 import sys
 import time
 
+import config  # first: a package missing outside .venv is one line, not a traceback
+
+# isort: split
+
 import click
 import redis.exceptions as rex
 
-import config
 from stream_pubsub import handler as handlers
 from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection
