@@ -46,15 +46,17 @@ def one_line(got) -> str:
     return lines[0]
 
 
-def test_the_bare_python_has_none_of_the_packages(server):
+@pytest.fixture(scope="module")
+def bare(shared_server):
+    """Checks once that the bare Python really lacks the packages, and has the standard library."""
     for package in ("click", "redis", "walrus", "hiredis"):
-        got = bare_python("-c", f"import {package}", url=server.url)
+        got = bare_python("-c", f"import {package}", url=shared_server.url)
         assert f"No module named '{package}'" in got.stderr
-    assert bare_python("-c", "import json, socket", url=server.url).returncode == 0  # the standard library is there
+    assert bare_python("-c", "import json, socket", url=shared_server.url).returncode == 0
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_a_script_without_its_packages_says_which_and_how_to_get_them(r, server, name):
+def test_a_script_without_its_packages_says_which_and_how_to_get_them(bare, r, server, name):
     got = bare_python(name, *SCRIPTS[name], url=server.url)
 
     assert one_line(got) == (
@@ -77,7 +79,7 @@ def test_the_one_missing_package_is_named(r, server, name, tmp_path):
     assert r.dbsize() == 0
 
 
-def test_run_from_another_folder_the_venv_is_named_by_its_full_path(r, server, tmp_path):
+def test_run_from_another_folder_the_venv_is_named_by_its_full_path(bare, r, server, tmp_path):
     got = subprocess.run(
         [sys.executable, "-S", "-s", "-E", str(ROOT / "producer.py"), "sensor1"],
         cwd=tmp_path,
