@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import redis
 from conftest import ROOT, script_env, stop, wait_for
 
@@ -41,6 +42,7 @@ def test_the_default_period_is_twenty_seconds():
     assert connection.STILL_RECONNECTING_EVERY == 20.0
 
 
+@pytest.mark.slow
 def test_gone_for_a_while_says_still_reconnecting_then_reconnected_and_goes_on(own_server, tmp_path):
     persist = ("--appendonly", "yes", "--requirepass", "s3cret")  # back with its data after a restart
     server = own_server(*persist)
