@@ -10,10 +10,7 @@ Each command below is its options and its help; what it does is in stream_pubsub
 
 from __future__ import annotations
 
-import config  # first: a package missing outside .venv is one line, not a traceback
-
-# isort: split
-
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 
 from stream_pubsub.admin import cleanup as cleanup_

@@ -6,28 +6,20 @@ deployment sets, and the command-line options every script takes.
     --dead-letter / DEAD_LETTER_KEY  where failed readings go (consumer, admin)
 
 Connecting, reconnecting and the wording of errors are in stream_pubsub/connection.py.
-
-Each script imports this module before any other package: run with a Python that lacks one (a
-new terminal where .venv is not active), a script says so in one line instead of a traceback.
 """
 
 from __future__ import annotations
 
-import os.path
 import sys
 
-try:  # what the scripts need (requirements.txt); they import all of it anyway, so checking here costs nothing
+try:  # what the scripts need; each imports this module first, so that a missing one is a line, not a traceback
     import click
     import hiredis  # noqa: F401
-    import redis  # noqa: F401
-    import walrus  # noqa: F401
-except ModuleNotFoundError as missing:
-    activate = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".venv", "bin", "activate")
-    if not os.path.relpath(activate).startswith(".."):  # run from the project's folder, as usual
-        activate = os.path.relpath(activate)
+    import walrus  # noqa: F401  (and redis, which it imports)
+except ModuleNotFoundError as missing:  # e.g. in a new terminal, where .venv is not active
     sys.exit(
         f"Error: the package {(missing.name or '?').partition('.')[0]!r} is not installed for {sys.executable}: "
-        f"activate the virtual environment first (`. {activate}`), or run `make demo`, which creates it"
+        "activate the virtual environment first (`. .venv/bin/activate`), or run `make demo`, which creates it"
     )
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -110,14 +102,9 @@ def maxlen_option(help: str, name: str = "maxlen"):
 
 
 def not_empty(ctx, param, value: str | None) -> str | None:
-    """Click callback: a name (sensor, group, consumer, stream) that is blank is a usage error, and
-    so is one that cannot be sent as UTF-8 (bytes that are not text, given on the command line)."""
-    if value is None:
-        return value
-    if not value.strip():
+    """Click callback: a name (sensor, group, consumer, stream) must not be blank, and must be UTF-8 text."""
+    if value is not None and not value.strip():
         raise click.BadParameter("must not be empty")
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # Python keeps undecodable bytes of argv as lone surrogates
+    if value is not None and any("\ud800" <= c <= "\udfff" for c in value):  # bytes Python could not decode
         raise click.BadParameter("is not valid UTF-8")
     return value

@@ -10,10 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-import config  # first: a package missing outside .venv is one line, not a traceback
-
-# isort: split
-
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 import redis.exceptions as rex
 

@@ -32,10 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import config  # first: a package missing outside .venv is one line, not a traceback
-
-# isort: split
-
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 import redis.exceptions as rex
 

@@ -13,10 +13,7 @@ import sys
 import time
 from functools import partial
 
-import config  # first: a package missing outside .venv is one line, not a traceback
-
-# isort: split
-
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 import redis.exceptions as rex
 from walrus.containers import Stream

@@ -77,17 +77,3 @@ def test_the_one_missing_package_is_named(r, server, name, tmp_path):
     assert line.startswith(f"Error: the package 'walrus' is not installed for {sys.executable}: ")
     assert "`. .venv/bin/activate`" in line
     assert r.dbsize() == 0
-
-
-def test_run_from_another_folder_the_venv_is_named_by_its_full_path(bare, r, server, tmp_path):
-    got = subprocess.run(
-        [sys.executable, "-S", "-s", "-E", str(ROOT / "producer.py"), "sensor1"],
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"], "REDIS_URL": server.url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert f"(`. {ROOT / '.venv' / 'bin' / 'activate'}`)" in one_line(got)
-    assert r.dbsize() == 0
