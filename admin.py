@@ -10,9 +10,9 @@ Each command below is its options and its help; what it does is in stream_pubsub
 
 from __future__ import annotations
 
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 
-import config
 from stream_pubsub.admin import cleanup as cleanup_
 from stream_pubsub.admin import dlq as dead_letters
 from stream_pubsub.admin import history

@@ -10,7 +10,17 @@ Connecting, reconnecting and the wording of errors are in stream_pubsub/connecti
 
 from __future__ import annotations
 
-import click
+import sys
+
+try:  # what the scripts need; each imports this module first, so that a missing one is a line, not a traceback
+    import click
+    import hiredis  # noqa: F401
+    import walrus  # noqa: F401  (and redis, which it imports)
+except ModuleNotFoundError as missing:  # e.g. in a new terminal, where .venv is not active
+    sys.exit(
+        f"Error: the package {(missing.name or '?').partition('.')[0]!r} is not installed for {sys.executable}: "
+        "activate the virtual environment first (`. .venv/bin/activate`), or run `make demo`, which creates it"
+    )
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_STREAM = "app:event"  # the tutorial's key
@@ -41,6 +51,7 @@ def redis_options(command):
     command = click.option(
         "--stream",
         envvar=STREAM_KEY,
+        callback=not_empty,
         show_envvar=True,
         default=DEFAULT_STREAM,
         show_default=True,
@@ -62,6 +73,7 @@ def dead_letter_option(command):
         "--dead-letter",
         "dlq",
         default=None,
+        callback=not_empty,
         envvar=DEAD_LETTER_KEY,
         show_envvar=True,
         help="The dead-letter stream.  [default: <stream>:dlq; {<stream>}:dlq on a cluster; per shard, "
@@ -90,7 +102,9 @@ def maxlen_option(help: str, name: str = "maxlen"):
 
 
 def not_empty(ctx, param, value: str | None) -> str | None:
-    """Click callback: a name (sensor, group, consumer) that is blank is a usage error."""
+    """Click callback: a name (sensor, group, consumer, stream) must not be blank, and must be UTF-8 text."""
     if value is not None and not value.strip():
         raise click.BadParameter("must not be empty")
+    if value is not None and any("\ud800" <= c <= "\udfff" for c in value):  # bytes Python could not decode
+        raise click.BadParameter("is not valid UTF-8")
     return value

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 import redis.exceptions as rex
 
-import config
 from stream_pubsub import handler as handlers
 from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection, evicted_keys, eviction_risk

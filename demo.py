@@ -32,10 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 import redis.exceptions as rex
 
-import config
 import story
 import story.cluster
 from story.stage import FAST, NORMAL, Demo, Interrupted, Signals, StepFailed

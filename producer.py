@@ -13,11 +13,11 @@ import sys
 import time
 from functools import partial
 
+import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 import redis.exceptions as rex
 from walrus.containers import Stream
 
-import config
 from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection
 from stream_pubsub.publishing import Publisher

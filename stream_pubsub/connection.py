@@ -8,12 +8,15 @@ Secrets are masked in everything printed.
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 from urllib.parse import urlsplit
 
 import click
 import redis.exceptions as rex
 from redis.backoff import ExponentialBackoff
+from redis.connection import SSLConnection
 from redis.retry import Retry
 from walrus import Database
 
@@ -26,12 +29,40 @@ START_HINT = "start one with `make redis` (no install needed) or `docker compose
 # Every command gets an answer well within this; BLOCK reads add their own wait on top
 # (redis-py would otherwise give up on a BLOCK 8000 read after its 5 s socket timeout).
 SOCKET_TIMEOUT = 5.0
-CONNECT_TIMEOUT = 2.0
+CONNECT_TIMEOUT = 2.0  # TCP connect, and the TLS handshake of rediss://
+
+# While Redis stays away, a running script says so this often (seconds), so that it does not look hung.
+STILL_RECONNECTING_EVERY = 20.0
+
+# redis-py's prefix on an error inside a pipeline; the command it quotes holds a whole reading.
+PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*\) of pipeline caused error: ", re.DOTALL)
 
 
 # What waiting until Redis is back can heal: it went away, or (a cluster) a slot changed hands.
 TRANSIENT = (rex.ConnectionError, rex.TimeoutError)
 CLUSTER_TRANSIENT = (*TRANSIENT, rex.ClusterError, rex.TryAgainError, rex.AskError, rex.RedisClusterException)
+
+
+class WrongServer(rex.RedisError):
+    """Something answers at the URL, but not in a way the scripts can use (its text says what to do)."""
+
+
+class BoundedHandshake(SSLConnection):
+    """rediss://: the TLS handshake is part of connecting, so it gets the connect timeout.
+
+    redis-py runs it under the socket timeout (5 s, plus BLOCK for a reader). A plain Redis takes the
+    TLS ClientHello for the start of a command and waits for the rest, silently, so a rediss:// URL
+    pointing at it hung for all that time before "Timeout connecting to server".
+    """
+
+    def _connect(self):
+        timeout, self.socket_timeout = self.socket_timeout, self.socket_connect_timeout
+        try:
+            sock = super()._connect()  # TCP connect, then the handshake, both within socket_connect_timeout
+        finally:
+            self.socket_timeout = timeout
+        sock.settimeout(timeout)
+        return sock
 
 
 class Connection:
@@ -53,11 +84,13 @@ class Connection:
         try:
             # retry=0: we decide about retrying ourselves (redis-py's default retries an XADD
             # whose reply was lost, which stores it twice, and takes ~4 s to say "down").
+            tls = {"connection_class": BoundedHandshake} if url.startswith("rediss://") else {}
             self.db = Database.from_url(
                 url,
                 socket_connect_timeout=CONNECT_TIMEOUT,
                 socket_timeout=self.socket_timeout,
                 retry=Retry(ExponentialBackoff(), 0),
+                **tls,
             )
             db = urlsplit(url).path.replace("/", "") if url.startswith(("redis://", "rediss://")) else ""
             if db and not db.isdigit():  # redis-py would quietly use database 0 instead
@@ -89,6 +122,13 @@ class Connection:
                 self.wait_until_back(None, exc)
             except rex.NoPermissionError:  # a least-privilege user (a producer may only XADD): it answered
                 pass
+            except (rex.ConnectionError, rex.TimeoutError) as exc:
+                if self.url.startswith("rediss://") and not isinstance(exc, rex.AuthenticationError):
+                    if speaks_plain_redis(self.db.connection_pool.connection_kwargs):
+                        raise WrongServer(
+                            f"Redis at {self.where} did not answer TLS (rediss://): is it a plain redis:// server?"
+                        ) from None
+                raise
             try:
                 enabled = self.db.info("cluster").get("cluster_enabled") == 1
             except rex.ResponseError:  # INFO not allowed for this user: a plain Redis, as far as we can tell
@@ -121,7 +161,10 @@ class Connection:
 
     def describe(self, exc: Exception, key: str | None = None) -> str:
         """One line a person can act on, for any Redis error; secrets masked."""
-        text = scrub(str(exc), self.url).strip().splitlines()[0] if str(exc).strip() else ""
+        text = PIPELINE_PREFIX.sub("", str(exc)).strip()  # the server's error, not the XADD it refused
+        text = scrub(text, self.url).splitlines()[0] if text else ""
+        if isinstance(exc, WrongServer):
+            return text
         if "NOAUTH" in text or "HELLO must be called with the client already authenticated" in text:
             return f"Redis at {self.where} needs a password: put it in the URL, redis://[user]:password@host:port/db"
         if isinstance(exc, rex.AuthenticationError) or "WRONGPASS" in text:
@@ -130,6 +173,10 @@ class Connection:
             return f"the Redis user has no permission for this ({self.where}): {text}"
         if isinstance(exc, rex.BusyLoadingError):
             return f"Redis at {self.where} is loading its data (it has just started)"
+        if isinstance(exc, rex.ReadOnlyError):
+            return f"Redis at {self.where} is a read-only replica{self._master()}: point --redis-url at the master"
+        if isinstance(exc, rex.InvalidResponse):  # the first byte of its answer is not one of RESP's
+            return f"{self.where} does not speak the Redis protocol (is it another service? check --redis-url)"
         if isinstance(exc, (rex.ConnectionError, rex.TimeoutError)):
             return f"cannot reach Redis at {self.where} ({text or type(exc).__name__}); {START_HINT}"
         if isinstance(exc, (rex.RedisClusterException, rex.ClusterError)):
@@ -138,6 +185,14 @@ class Connection:
             what = f"the key {key!r}" if key else "a key it was given"
             return f"{what} at {self.where} holds another type of value, not a stream (WRONGTYPE); left untouched"
         return f"Redis at {self.where} said: {text}"
+
+    def _master(self) -> str:
+        """Where a replica's master is, as " of host:port" (INFO replication); "" where INFO is refused."""
+        try:
+            info = self.db.info("replication")
+            return f" of {info['master_host']}:{info['master_port']}"
+        except (rex.RedisError, KeyError, TypeError):
+            return ""
 
     def wait_until_back(self, stop, exc: Exception) -> None:
         """Say once that Redis went away, then retry with backoff until it answers again.
@@ -153,9 +208,9 @@ class Connection:
         if isinstance(exc, rex.BusyLoadingError):
             click.echo(f"{self.describe(exc)}; waiting", err=True)
         else:
-            reason = scrub(str(exc), self.url) or type(exc).__name__
-            click.echo(f"lost Redis at {self.where} ({reason}); reconnecting", err=True)
+            click.echo(f"lost Redis at {self.where} ({self._reason(exc)}); reconnecting", err=True)
         started, delay = time.monotonic(), 0.05
+        said = started
         while not stop:
             pause(stop, delay)
             try:
@@ -164,11 +219,20 @@ class Connection:
                 if isinstance(again, rex.AuthenticationError):
                     raise click.ClickException(self.describe(again))
                 delay = min(delay * 2, 2.0)
+                if (now := time.monotonic()) - said >= STILL_RECONNECTING_EVERY:  # still away: not hung
+                    said = now
+                    click.echo(
+                        f"still reconnecting to {self.where} after {now - started:.0f}s ({self._reason(again)})",
+                        err=True,
+                    )
                 continue
             except rex.ResponseError as again:
                 raise click.ClickException(self.describe(again))
             click.echo(f"reconnected to {self.where} after {time.monotonic() - started:.1f}s", err=True)
             return
+
+    def _reason(self, exc: Exception) -> str:
+        return scrub(str(exc), self.url) or type(exc).__name__
 
     def moved(self, exc: Exception) -> bool:
         """A cluster's slot is elsewhere now, or on its way (migration; Redis 7.0 also unblocks a
@@ -230,6 +294,20 @@ def _per_node(info: dict) -> list[dict]:
     if info and all(isinstance(value, dict) for value in info.values()):
         return list(info.values())
     return [info]
+
+
+def speaks_plain_redis(kwargs: dict) -> bool:
+    """Does a plain (non-TLS) Redis answer at host:port? A PING, within the connect timeout.
+
+    Asked only after a rediss:// connection failed: a TLS server drops this PING unanswered.
+    """
+    try:
+        address = (kwargs.get("host", "localhost"), kwargs.get("port", 6379))
+        with socket.create_connection(address, timeout=CONNECT_TIMEOUT) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(1) in (b"+", b"-")  # +PONG, or an error such as -NOAUTH: RESP either way
+    except OSError:
+        return False
 
 
 def connect(url: str, *, read_timeout: float = 0.0) -> Connection:

