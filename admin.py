@@ -27,7 +27,7 @@ from stream_pubsub.admin.scope import scope
 from stream_pubsub.connection import connect
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=config.Group)
 def main():
     """See what is going on in a stream: groups, lag, pending entries, dead letters.
 

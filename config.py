@@ -22,6 +22,8 @@ except ModuleNotFoundError as missing:  # e.g. in a new terminal, where .venv is
         "activate the virtual environment first (`. .venv/bin/activate`), or run `make demo`, which creates it"
     )
 
+from stream_pubsub.telling import UserError  # noqa: E402  (after the check above)
+
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_STREAM = "app:event"  # the tutorial's key
 
@@ -44,6 +46,39 @@ ENVIRONMENT = (
     STREAM_SHARDS,
     HANDLER,
 )
+
+
+HELP = {"help_option_names": ["-h", "--help"]}
+
+
+class Command(click.Command):
+    """A script's command: -h as well as --help, and the one boundary for errors: the package's
+    UserError (one sentence) becomes Click's one line on stderr and its exit code."""
+
+    def __init__(self, *args, context_settings=None, **kwargs):
+        super().__init__(*args, context_settings={**HELP, **(context_settings or {})}, **kwargs)
+
+    def invoke(self, ctx):
+        return _exits(super().invoke, ctx)
+
+
+class Group(click.Group):
+    """admin.py's group of commands, with the same boundary for every command in it."""
+
+    def __init__(self, *args, context_settings=None, **kwargs):
+        super().__init__(*args, context_settings={**HELP, **(context_settings or {})}, **kwargs)
+
+    def invoke(self, ctx):
+        return _exits(super().invoke, ctx)
+
+
+def _exits(invoke, ctx):
+    try:
+        return invoke(ctx)
+    except UserError as exc:
+        error = click.ClickException(str(exc))
+        error.exit_code = exc.exit_code
+        raise error from None
 
 
 def redis_options(command):

@@ -15,76 +15,41 @@ import redis.exceptions as rex
 
 from stream_pubsub import handler as handlers
 from stream_pubsub import shards as sharding
+from stream_pubsub.blocking_read import blocking_read
 from stream_pubsub.connection import Connection, evicted_keys, eviction_risk
-from stream_pubsub.group import GroupStream, ensure_group, group_lost
+from stream_pubsub.group import check_may_acknowledge, create_groups, ensure_group, group_lost, group_streams
 from stream_pubsub.ids import ID
 from stream_pubsub.keeping import Keeper
-from stream_pubsub.presence import NameInUse, Presence
+from stream_pubsub.presence import Presence
 from stream_pubsub.processing import Processor
-from stream_pubsub.replies import group_info, raw_replies
+from stream_pubsub.replies import raw_replies
 from stream_pubsub.settings import HANDLER_TIMEOUT_FACTOR, MAX_COUNT, MIN_CLAIM_IDLE, Settings
 from stream_pubsub.status import StatusLine
 from stream_pubsub.stopping import Stop, StopNow, leave
-from stream_pubsub.waiting import waiter
+from stream_pubsub.telling import say
 
 
 class Consumer:
     def __init__(self, connection: Connection, layout, settings: Settings, *, handler, stop: Stop, presence):
         """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help."""
         self.connection, self.db, self.settings, self.stop = connection, connection.db, settings, stop
-        self.group, self.name, self.presence = settings.group, settings.name, presence
         self.status = StatusLine(settings.name, settings.stats_interval)
         self.counts = self.status.counts
+        fanout = bool(layout.fanout)
         self.processor = Processor(
-            handler,
-            group=settings.group,
-            consumer=settings.name,
-            max_deliveries=settings.max_deliveries,
-            fail_rate=settings.fail_rate,
-            fanout=bool(layout.fanout),
-            counts=self.counts,
-            say=self.warn,
-            describe=connection.describe,
+            handler, settings, fanout=fanout, counts=self.counts, say=self.warn, describe=connection.describe
         )
         # keeps slow work from being claimed, and lets hung work go (stream_pubsub/keeping.py)
-        self.keeper = Keeper(
-            settings.name,
-            period=settings.refresh_every,
-            timeout=settings.handler_timeout,
-            long=settings.held_long,
-            presence=presence,
-            say=self.warn,
-        )
-        stop.busy = self.keeper.busy
+        self.keeper = Keeper(settings, presence=presence, say=self.warn)
+        self.presence, stop.busy = presence, self.keeper.busy
         self.evicted = evicted_keys(self.db)  # to tell eviction from FLUSHALL when the group vanishes
         self.use(layout)
 
     def use(self, layout) -> None:
         """Read these shards (at start, and when the stream is sharded while we run)."""
         self.layout = layout
-        self.shards = [
-            GroupStream(
-                self.connection,
-                key,
-                group=self.group,
-                consumer=self.name,
-                count=self.settings.count,
-                dlq=dlq,
-                fanout=fanout,
-                claim_idle=self.settings.claim_idle_ms,
-                sweep_every=self.settings.sweep_every,
-                say=self.warn,
-            )
-            for key, dlq, fanout in layout
-        ]
-        self.waiter = waiter(
-            self.connection,
-            self.shards,
-            group=self.group,
-            consumer=self.name,
-            count=self.settings.count,
-            block_ms=self.settings.block_ms,
-        )
+        self.shards = group_streams(self.connection, layout, self.settings, say=self.warn)
+        self.blocking_read = blocking_read(self.connection, self.shards, self.settings)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -101,7 +66,7 @@ class Consumer:
                 if self.settings.burst:  # nothing new, nothing claimable: done once nothing of ours is pending
                     if self.drained():
                         break
-                    time.sleep(min(0.1, *(shard.sweep.until() for shard in self.shards)))
+                    time.sleep(min(0.1, *(shard.claims.until() for shard in self.shards)))
                 else:
                     self.wait_for_new()
             except self.connection.transient as exc:  # Redis went away, or a cluster's slot moved
@@ -113,36 +78,18 @@ class Consumer:
                     self.regroup()
                 else:
                     raise
-        self.commit_all()
-        self.waiter.close()
-
-    def reconnect(self, exc: Exception) -> bool:
-        """One line, back off until it answers, then read again, first what is pending with us."""
-        for shard in self.shards:
-            shard.lost_connection()
-        self.connection.wait_until_back(self.stop, exc)
-        if not self.stop:
-            self.presence.take()  # another process may have started under our name meanwhile
-        return True
-
-    def regroup(self) -> None:  # the group or the whole stream is gone
-        evicted, self.evicted = self.evicted, evicted_keys(self.db)
-        why = f"Redis evicted {self.evicted - evicted} keys meanwhile" if evicted != self.evicted else None
-        for shard in self.shards:
-            shard.forget()
-            if ensure_group(self.db, shard.key, self.group, "0"):  # (not created: it had only moved)
-                self.warn(shard.group_lost_message(why))
-        self.layout.record(self.db)  # the number of shards, for the producers, if it went too
+        self.acknowledge_all()
+        self.blocking_read.close()
 
     def recover_own_pending(self) -> None:
         """Process our own pending entries: delivered to this name before, never acknowledged."""
-        self.commit_all()
+        self.acknowledge_all()
         for shard in self.shards:
             # XREADGROUP with ID 0 instead of `>` re-reads them (it never blocks), oldest first, one
             # at a time, each acknowledged before the next: one of them may be what killed us
             for batch in shard.own_pending(self.stop):
-                self.process(shard, batch, self.delivered(shard, batch))
-                self.commit(shard)
+                self.process(shard, batch, shard.deliveries(batch))
+                self.acknowledge(shard)
 
     def read_new(self) -> int:
         """Read the entries never delivered to anyone (`>`) on each shard that may have some."""
@@ -162,22 +109,78 @@ class Consumer:
         return got
 
     def wait_for_new(self) -> None:
-        self.commit_all()  # acknowledge (and fan out) what is done before waiting
-        # BLOCK up to --block ms until an XADD to any shard
-        found = self.waiter.wait(self.settings.block_ms)
+        """The blocking read: XREADGROUP ... BLOCK --block ms until an XADD to any shard."""
+        self.acknowledge_all()  # acknowledge (and fan out) what is done before waiting
+        found = self.blocking_read.wait(self.settings.block_ms)
         for shard, batch in found:
-            shard.maybe_more = True
+            shard.wake()
             self.process(shard, batch)
-        if not found and self.layout.n == 1:
+        if not found and self.layout.n == 1:  # idle: has a producer sharded the stream meanwhile?
             self.follow_shards()
+
+    def claim_idle(self) -> int:
+        """Claim (XAUTOCLAIM) entries idle longer than --claim-idle on any consumer, then process them."""
+        claimed = 0
+        for shard in self.shards:
+            if not shard.claims.due():
+                continue
+            # one at a time, each acknowledged before the next: it was delivered before and not
+            # acknowledged, and may be what killed its consumer
+            for batch, gone in shard.claims.claim(self.stop):
+                if gone:  # Redis 7.0+ dropped pending IDs whose data was trimmed
+                    self.counts.trimmed_pending += gone
+                    self.warn(f"{gone} pending entries had been trimmed from the stream; dropped from the pending list")
+                if batch:
+                    claimed += len(batch)
+                    self.counts.claimed += len(batch)
+                    self.process(shard, batch, shard.deliveries(batch))
+                    self.acknowledge(shard)
+        return claimed
+
+    # -- processing and acknowledging --------------------------------------------------
+    def process(self, shard, batch, deliveries: dict[bytes, int] | None = None) -> None:
+        """process_message for each entry (the handler, through stream_pubsub/processing.py); what
+        succeeded is acknowledged with the shard's next read, and always before this consumer blocks."""
+        self.keeper.hold(shard, [entry_id for entry_id, _ in batch], new=True)
+        shard.processed(*self.processor.handle(shard, batch, deliveries))  # to go with its next XACK
+        self.keeper.hold(shard, shard.done)  # a failed entry is let go: it is retried after --claim-idle
+        if self.processor.exit_code is not None:  # the handler exited: stop once this is acknowledged
+            self.stop.requested = True
+
+    def acknowledge(self, shard) -> None:
+        """XACK what this shard processed (with --fanout, adding the outputs), and wait for Redis's reply."""
+        shard.acknowledge()
+        self.keeper.release(shard)
+
+    def acknowledge_all(self) -> None:
+        for shard in self.shards:
+            self.acknowledge(shard)
+
+    # -- the group's upkeep ------------------------------------------------------------
+    def reconnect(self, exc: Exception) -> bool:
+        """One line, back off until it answers, then read again, first what is pending with us."""
+        for shard in self.shards:
+            shard.lost_connection()
+        self.connection.wait_until_back(self.stop, exc)
+        if not self.stop:
+            self.presence.take()  # another process may have started under our name meanwhile
+        return True
+
+    def regroup(self) -> None:  # the group or the whole stream is gone
+        evicted, self.evicted = self.evicted, evicted_keys(self.db)
+        why = f"Redis evicted {self.evicted - evicted} keys meanwhile" if evicted != self.evicted else None
+        for shard in self.shards:
+            shard.forget()
+            if ensure_group(self.db, shard.key, self.settings.group, "0"):  # (not created: it had only moved)
+                self.warn(shard.group_lost_message(why))
+        self.layout.record(self.db)  # the number of shards, for the producers, if it went too
 
     def follow_shards(self) -> None:
         """A producer sharded the stream after we started (a record of N shards): read those."""
-        n = sharding.recorded(self.db, self.layout.stream)
-        if n is None or n == 1:
+        if (n := sharding.recorded(self.db, self.layout.stream)) in (None, 1):
             return
-        self.commit_all()
-        self.waiter.close()
+        self.acknowledge_all()
+        self.blocking_read.close()
         layout = sharding.layout(
             self.db,
             self.layout.stream,
@@ -188,61 +191,19 @@ class Consumer:
             where=self.connection.where,
         )
         for key, _, _ in layout:  # from the start of each shard: everything in it is new to the group
-            ensure_group(self.db, key, self.group, "0")
+            ensure_group(self.db, key, self.settings.group, "0")
         self.warn(f"{self.layout.stream} is sharded now ({n} shards, recorded by a producer): reading them all")
         self.use(layout)
 
-    def claim_idle(self) -> int:
-        """XAUTOCLAIM: entries idle longer than --claim-idle on any consumer become ours, then processed."""
-        claimed = 0
-        for shard in self.shards:
-            if not shard.sweep.due():
-                continue
-            # one at a time, each acknowledged before the next: it was delivered before, and not
-            # acknowledged; it may be what killed its consumer
-            for batch, gone in shard.sweep.batches(self.stop):
-                if gone:  # Redis 7.0+ dropped pending IDs whose data was trimmed
-                    self.counts.trimmed_pending += gone
-                    self.warn(f"{gone} pending entries had been trimmed from the stream; dropped from the pending list")
-                if batch:
-                    claimed += len(batch)
-                    self.counts.claimed += len(batch)
-                    self.process(shard, batch, self.delivered(shard, batch))
-                    self.commit(shard)
-        return claimed
-
-    # -- processing --------------------------------------------------------------------
-    def process(self, shard, batch, deliveries: dict[bytes, int] | None = None) -> None:
-        """process_message for each entry (the handler, through stream_pubsub/processing.py); what
-        succeeded is acknowledged with the shard's next read, and always before this consumer blocks."""
-        self.keeper.hold(shard, [entry_id for entry_id, _ in batch], new=True)
-        shard.processed(*self.processor.handle(shard, batch, deliveries))  # to go with its next XACK
-        self.keeper.hold(shard, shard.unacked)  # a failed entry is let go: it is retried after --claim-idle
-        if self.processor.exit_code is not None:  # the handler exited: stop once this is acknowledged
-            self.stop.requested = True
-
-    def commit(self, shard) -> None:
-        """XACK (and fan out) what this shard processed now, and wait for Redis to confirm it."""
-        shard.commit()
-        self.keeper.release(shard)
-
-    def commit_all(self) -> None:
-        """XACK (and fan out) everything processed, a call per shard (a lost connection keeps it for later)."""
-        for shard in self.shards:
-            self.commit(shard)
-
     def drained(self) -> bool:
-        self.commit_all()
+        self.acknowledge_all()
         return not any(shard.holds_pending() for shard in self.shards)
-
-    def delivered(self, shard, batch) -> dict[bytes, int]:
-        return shard.deliveries(batch, len(self.processor.last_error) + len(shard.unacked))
 
     def group_lag(self) -> int | None:
         return None if None in (lags := [shard.lag() for shard in self.shards]) else sum(lags)
 
     def warn(self, text: str) -> None:
-        click.echo(f"{self.name}: {text}", err=True)
+        say(f"{self.settings.name}: {text}")
 
 
 def _start_id(ctx, param, value: str) -> str:
@@ -251,47 +212,7 @@ def _start_id(ctx, param, value: str) -> str:
     return value
 
 
-def create_groups(db, layout, group: str, start_from: str, *, explicit: bool) -> None:
-    """XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position. Say
-    what a new group skips, and that --start-from does not move one that exists."""
-    if layout.n > 1:
-        has = [_has_group(db, key, group) for key, _, _ in layout]
-        if not all(has) and (any(has) or _has_group(db, layout.stream, group)):
-            start_from = "0"  # the group reads the stream already: the shards it lacks are new to it, from their start
-    created = [key for key, _, _ in layout if ensure_group(db, key, group, start_from)]
-    if created:
-        n = (
-            ""
-            if layout.n == 1
-            else f" ({layout.n} shards)"
-            if len(created) == layout.n
-            else f" ({len(created)} shards)"
-        )
-        skipped = sum(db.xlen(key) for key in created) if start_from == "$" else 0
-        skips = (
-            f": the {skipped} entries already there are skipped (--start-from 0 reads them)"
-            if skipped > 1
-            else ": the 1 entry already there is skipped (--start-from 0 reads it)"
-            if skipped
-            else ""
-        )
-        click.echo(f"created group {group} on {layout.stream}{n}, starting at {start_from}{skips}", err=True)
-    if explicit and len(created) < layout.n:
-        click.echo(
-            f"group {group} exists on {layout.stream} and keeps its position: --start-from only places a new group "
-            f"(to move it: python admin.py group rewind {group} {start_from})",
-            err=True,
-        )
-
-
-def _has_group(db, key: str, group: str) -> bool:
-    try:
-        return group_info(db.xinfo_groups(key), group.encode()) is not None  # (raw replies)
-    except rex.ResponseError:  # no such key (or XINFO not allowed: then XGROUP CREATE decides)
-        return False
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=config.Command)
 @click.argument("group", callback=config.not_empty)
 @click.argument("consumer", callback=config.not_empty)
 @config.redis_options
@@ -436,30 +357,26 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
                 where=connection.where,
             )
             if risk := eviction_risk(connection.db, [key for key, _, _ in layout]):
-                click.echo(risk, err=True)
+                say(risk)
             # one process per consumer name: two would share (and both process) one pending list
             presence = Presence(connection, layout[0][0], group=group, consumer=consumer)
-            try:
-                if doubt := presence.take():
-                    click.echo(f"{consumer}: {doubt}", err=True)
-            except NameInUse as exc:
-                raise click.ClickException(str(exc)) from None
-            create_groups(connection.db, layout, group, start_from, explicit=explicit)
-            for key, _, _ in layout:  # an XACK of no entry: a user who may not acknowledge learns it now
-                connection.db.xack(key, group, "0-0")
+            if doubt := presence.take():
+                say(f"{consumer}: {doubt}")
+            # XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position
+            for line in create_groups(connection.db, layout, group, start_from, explicit=explicit):
+                say(line)
+            for key, _, _ in layout:
+                check_may_acknowledge(connection.db, key, group)
             me = Consumer(connection, layout, settings, handler=process, stop=stop, presence=presence)
-            try:
-                me.run()
-            except NameInUse as exc:
-                raise click.ClickException(str(exc)) from None
+            me.run()
     except StopNow:
         counts = me.counts.summary() if me else "nothing read"
-        click.echo(f"{consumer}: quit at once; unacknowledged entries stay pending ({counts})", err=True)
+        say(f"{consumer}: quit at once; unacknowledged entries stay pending ({counts})")
         leave(130)
     finally:
         if presence is not None:
             presence.close()
-    click.echo(f"{consumer}: stopped after {time.monotonic() - started:.1f}s: {me.counts.summary()}", err=True)
+    say(f"{consumer}: stopped after {time.monotonic() - started:.1f}s: {me.counts.summary()}")
     leave(me.processor.exit_code or 0)
 
 

@@ -71,7 +71,7 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
     return value
 
 
-@click.command()
+@click.command(cls=config.Command)
 @click.argument("sensor", callback=config.not_empty)
 @config.redis_options
 @config.shards_option

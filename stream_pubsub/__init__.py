@@ -6,18 +6,21 @@
     ids.py           stream IDs (<milliseconds>-<sequence>) and counting ranges
     reading.py       a sensor reading: making one, checking one
     publishing.py    adding readings: what Redis stored or refused, the pipelined bulk path
+    settings.py      a consumer's settings, and every period derived from --claim-idle
+    presence.py      one process per consumer name (CLIENT SETNAME / CLIENT LIST)
     group.py         a consumer group: creating it, noticing it is gone, re-reading own pending
     read_ahead.py    reading a shard one read ahead, each XACK riding with the next read
-    claiming.py      XAUTOCLAIM: taking over entries left idle
+    claiming.py      claiming (XAUTOCLAIM) entries left idle, one at a time
     handler.py       your own processing (--handler module:function), and the default one
     processing.py    processing a batch: acknowledge, leave pending, or dead-letter each entry
     replies.py       Redis's replies as they come off the wire, decoded once for the handler
     shards.py        a logical stream as N stream keys (--shards): naming, routing, the record
-    keeping.py       keeping slow work from being claimed (XCLAIM JUSTID while in hand)
-    waiting.py       waiting on all shards at once for new entries
-    dead_letters.py  the dead-letter stream: an entry and its reason, with the XACK in one MULTI
+    keeping.py       keeping slow work from being claimed, for at most --handler-timeout
+    blocking_read.py the blocking read: waiting on all shards at once for new entries
+    dead_letters.py  the dead-letter stream: an entry and its reason, with its XACK in one script
     trimming.py      what MAXLEN/XTRIM remove unread: counted, or kept with a safe trim
     status.py        a consumer's counts and status line
+    telling.py       a line on stderr, or a UserError the scripts turn into their exit
     metric_names.py  the name of every Prometheus metric (admin.py metrics, --metrics), in one place
     metrics_http.py  serving metrics over HTTP on an ADDRESS (:9103), bound before anything else
     local_server.py  a private Redis-compatible server (tests, demo, benchmark, `make redis`)

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import time
 
-import click
 import redis.exceptions as rex
 
+from .telling import UserError
 
-class Sweep:
-    """Claiming over the whole pending list, every `every` seconds (Settings.sweep_every)."""
 
-    def __init__(self, entries, consumer: str, *, claim_idle: int, every: float, count: int, where: str):
-        self.entries, self.consumer = entries, consumer
-        self.claim_idle, self.every, self.count, self.where = claim_idle, every, count, where
+class IdleClaims:
+    """Claiming over the whole pending list of one stream, every Settings.claim_every seconds."""
+
+    def __init__(self, entries, settings, *, where: str):
+        self.entries, self.consumer, self.where = entries, settings.name, where
+        self.claim_idle, self.every, self.count = settings.claim_idle_ms, settings.claim_every, settings.count
         self.next_at = 0.0
 
     def due(self) -> bool:
@@ -30,10 +31,10 @@ class Sweep:
         return True
 
     def until(self) -> float:
-        """Seconds until the next sweep is due."""
+        """Seconds until the next claiming is due."""
         return max(0.0, self.next_at - time.monotonic())
 
-    def batches(self, stop):
+    def claim(self, stop):
         """(claimed entries, how many pending IDs had lost their data), one entry at a time.
 
         One at a time, because a claimed entry was delivered before and not acknowledged: its
@@ -55,7 +56,7 @@ class Sweep:
                     reply = self.entries.autoclaim(self.consumer, self.claim_idle, row["message_id"], 1)
                 except rex.ResponseError as exc:
                     if "unknown command" in str(exc).lower():
-                        raise click.ClickException(
+                        raise UserError(
                             f"consumer.py needs Redis 6.2 or newer (XAUTOCLAIM); {self.where} is older"
                         ) from None
                     raise

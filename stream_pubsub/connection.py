@@ -13,7 +13,6 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-import click
 import redis.exceptions as rex
 from redis.backoff import ExponentialBackoff
 from redis.connection import SSLConnection
@@ -22,6 +21,7 @@ from walrus import Database
 
 from .masking import mask_url, scrub, where
 from .stopping import pause
+from .telling import UserError, say
 
 # How to get a server when none answers; said once, in the error line.
 START_HINT = "start one with `make redis` (no install needed) or `docker compose up -d redis`"
@@ -98,7 +98,7 @@ class Connection:
             pool = self.db.connection_pool  # an unknown ?option fails here, not as a traceback later
             pool.connection_class(**pool.connection_kwargs)  # (a connection object; nothing connects)
         except (ValueError, TypeError) as exc:
-            raise click.ClickException(f"invalid Redis URL {mask_url(url)!r}: {scrub(str(exc), url)}")
+            raise UserError(f"invalid Redis URL {mask_url(url)!r}: {scrub(str(exc), url)}")
 
     def pool_for(self, key: str):
         """The connection pool of the node that holds the key (on a cluster: its master now)."""
@@ -201,14 +201,14 @@ class Connection:
         or permissions that were refused are not retried: they will not heal.
         """
         if isinstance(exc, (rex.AuthenticationError, rex.NoPermissionError)):
-            raise click.ClickException(self.describe(exc))
+            raise UserError(self.describe(exc))
         if self.moved(exc):  # nothing went away: learn where the slot is now, quietly
             self.db.nodes_manager.initialize()
             return
         if isinstance(exc, rex.BusyLoadingError):
-            click.echo(f"{self.describe(exc)}; waiting", err=True)
+            say(f"{self.describe(exc)}; waiting")
         else:
-            click.echo(f"lost Redis at {self.where} ({self._reason(exc)}); reconnecting", err=True)
+            say(f"lost Redis at {self.where} ({self._reason(exc)}); reconnecting")
         started, delay = time.monotonic(), 0.05
         said = started
         while not stop:
@@ -217,18 +217,15 @@ class Connection:
                 self.answers()
             except self.transient as again:
                 if isinstance(again, rex.AuthenticationError):
-                    raise click.ClickException(self.describe(again))
+                    raise UserError(self.describe(again))
                 delay = min(delay * 2, 2.0)
                 if (now := time.monotonic()) - said >= STILL_RECONNECTING_EVERY:  # still away: not hung
                     said = now
-                    click.echo(
-                        f"still reconnecting to {self.where} after {now - started:.0f}s ({self._reason(again)})",
-                        err=True,
-                    )
+                    say(f"still reconnecting to {self.where} after {now - started:.0f}s ({self._reason(again)})")
                 continue
             except rex.ResponseError as again:
-                raise click.ClickException(self.describe(again))
-            click.echo(f"reconnected to {self.where} after {time.monotonic() - started:.1f}s", err=True)
+                raise UserError(self.describe(again))
+            say(f"reconnected to {self.where} after {time.monotonic() - started:.1f}s")
             return
 
     def _reason(self, exc: Exception) -> str:
@@ -328,5 +325,5 @@ class _ErrorsToClick:
 
     def __exit__(self, kind, exc, tb):
         if exc is not None and isinstance(exc, (rex.RedisError, rex.RedisClusterException)):
-            raise click.ClickException(self.connection.describe(exc, self.key)) from None
+            raise UserError(self.connection.describe(exc, self.key)) from None
         return False

@@ -7,13 +7,14 @@ name; reading with an ID instead of `>` re-reads one's own pending entries.
 
 from __future__ import annotations
 
-import click
 import redis.exceptions as rex
 from walrus.containers import ConsumerGroup
 
-from .claiming import Sweep
-from .read_ahead import CommitRefused, ReadAhead
+from .claiming import IdleClaims
+from .ids import parse_id
+from .read_ahead import AcknowledgeRefused, ReadAhead
 from .replies import entries, group_info
+from .telling import UserError
 from .trimming import UnreadTrims
 
 
@@ -32,6 +33,58 @@ def ensure_group(db, stream: str, group: str, start_from: str) -> bool:
         if group_info(db.xinfo_groups(stream), group.encode()):  # (the consumer reads XINFO raw)
             return False
         raise
+
+
+def create_groups(db, layout, group: str, start_from: str, *, explicit: bool) -> list[str]:
+    """XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position.
+
+    Returns what to tell: what a new group at `$` skips, and that --start-from (`explicit`: given on
+    the command line) does not move a group that exists. A sharded stream whose group exists on some
+    shards, or on the unsharded key, gets the group on the other shards from their start: their
+    entries are new to it.
+    """
+    if layout.n > 1:
+        has = [has_group(db, key, group) for key, _, _ in layout]
+        if not all(has) and (any(has) or has_group(db, layout.stream, group)):
+            start_from = "0"
+    created = [key for key, _, _ in layout if ensure_group(db, key, group, start_from)]
+    told = []
+    if created:
+        n = (
+            ""
+            if layout.n == 1
+            else f" ({layout.n} shards)"
+            if len(created) == layout.n
+            else f" ({len(created)} shards)"
+        )
+        skipped = sum(db.xlen(key) for key in created) if start_from == "$" else 0
+        skips = (
+            f": the {skipped} entries already there are skipped (--start-from 0 reads them)"
+            if skipped > 1
+            else ": the 1 entry already there is skipped (--start-from 0 reads it)"
+            if skipped
+            else ""
+        )
+        told.append(f"created group {group} on {layout.stream}{n}, starting at {start_from}{skips}")
+    if explicit and len(created) < layout.n:
+        told.append(
+            f"group {group} exists on {layout.stream} and keeps its position: --start-from only places a new group "
+            f"(to move it: python admin.py group rewind {group} {start_from})"
+        )
+    return told
+
+
+def has_group(db, key: str, group: str) -> bool:
+    try:
+        return group_info(db.xinfo_groups(key), group.encode()) is not None  # (raw replies)
+    except rex.ResponseError:  # no such key (or XINFO not allowed: then XGROUP CREATE decides)
+        return False
+
+
+def check_may_acknowledge(db, key: str, group: str) -> None:
+    """XACK of an ID that is pending nowhere: it changes nothing, and a user who may not acknowledge
+    (an ACL without +xack) learns it now, before anything is read, instead of after a first batch."""
+    db.xack(key, group, "0-0")
 
 
 def group_lost(exc: rex.ResponseError) -> bool:
@@ -63,48 +116,33 @@ class GroupStream:
     added by the XACK that removed it from the pending list, and only by it.
     """
 
-    def __init__(
-        self,
-        connection,
-        key: str,
-        *,
-        group: str,
-        consumer: str,
-        count: int,
-        claim_idle: int,
-        sweep_every: float,
-        dlq,
-        fanout,
-        say,
-    ):
-        self.db, self.key, self.group, self.consumer, self.count = connection.db, key, group, consumer, count
-        self.connection, self.say = connection, say
+    def __init__(self, connection, key: str, settings, *, dlq, fanout, say):
+        self.db, self.key, self.connection, self.say = connection.db, key, connection, say
+        self.group, self.consumer = settings.group, settings.name
         self.dlq, self.fanout = dlq, fanout
         # walrus's consumer group, as in the tutorial: pending entries, claiming, acknowledging
-        self.entries = ConsumerGroup(self.db, group, [key], consumer=consumer).streams[key]
-        self.sweep = Sweep(
-            self.entries, consumer, claim_idle=claim_idle, every=sweep_every, count=count, where=connection.where
-        )
+        self.entries = ConsumerGroup(self.db, self.group, [key], consumer=self.consumer).streams[key]
+        self.claims = IdleClaims(self.entries, settings, where=connection.where)
         pool_of = lambda: connection.pool_for(key)  # noqa: E731 (a cluster's slot can move to another master)
-        self.ahead = ReadAhead(pool_of, key, group=group, consumer=consumer, count=count, fanout=fanout)
-        self.trims = UnreadTrims(key, group)
-        self.unacked: list[bytes] = []  # processed, not acknowledged yet
+        self.ahead = ReadAhead(pool_of, key, settings, fanout=fanout)
+        self.trims = UnreadTrims(key, self.group)
+        self.done: list[bytes] = []  # processed, not acknowledged yet
         self.outputs: dict[bytes, list[dict]] = {}  # what the handler returned for them, by entry
-        self.again = False  # the next commit holds one whose reply a lost connection took
-        self.maybe_more = True  # unread entries may be waiting (its last read came back full)
+        self.again = False  # the next XACK holds one whose reply a lost connection took
+        self.maybe_more = True  # unread entries may be waiting (its last read came back full, or a wake-up)
         self.last_delivered = b"0-0"  # the group's position after our last read
 
     def read_new(self, stop, limit: int):
         """(entries, how many were trimmed unread) per half batch, about `limit` entries at most.
 
-        Process each before asking for the next: that is when its commit goes out, with the next
-        read. Every read in flight is answered before this ends.
+        XREADGROUP ... > one read ahead. Process each half before asking for the next: that is when
+        its XACK goes out, with the next read. Every read in flight is answered before this ends.
         """
         ahead, taken = self.ahead, 0
         if not ahead.reads_in_flight:
             self.send(read=True)
             self.send(read=True)  # the second read in flight: Redis answers it while we work
-        while (found := self.refusals(ahead.next_read)) is not None:
+        while (found := self._said(ahead.next_read)) is not None:
             batch, info, before, after = found
             self.maybe_more = len(batch) >= ahead.half
             if after:
@@ -114,28 +152,39 @@ class GroupStream:
             taken += len(batch)
             self.send(read=self.maybe_more and taken < limit and not stop)
 
+    def wake(self) -> None:
+        """Unread entries may be waiting (a blocking read said so): read this shard at the next turn."""
+        self.maybe_more = True
+
     def processed(self, done: list, outputs: dict) -> None:
-        """These entries were processed (and these outputs made): commit them with the next send."""
-        self.unacked += done
+        """These entries were processed (and these outputs made): acknowledge them with the next send."""
+        self.done += done
         self.outputs.update(outputs)
 
     def send(self, read: bool) -> None:
-        commit, self.unacked, self.outputs = (self.unacked, self.outputs), [], {}
+        """XACK what is done (with --fanout, the script that adds the outputs), and maybe the next read."""
+        done, self.done, outputs, self.outputs = self.done, [], self.outputs, {}
         again, self.again = self.again, False
-        self.refusals(self.ahead.send, commit, read, again=again)
+        self._said(self.ahead.send, (done, outputs), read, again=again)
 
-    def refusals(self, step, *args, **kwargs):
+    def acknowledge(self) -> None:
+        """XACK what was processed now and wait for Redis to confirm it (before blocking, or exiting)."""
+        if self.done or self.outputs or self.ahead.expected:
+            self.send(read=False)
+            self._said(self.ahead.flush)
+
+    def _said(self, step, *args, **kwargs):
         """Run a step of the read-ahead; say what Redis refused, and what another consumer took.
 
-        A refused commit ran not at all: its entries stay pending, to be claimed and processed
-        again. A fan-out key that is no longer a stream refuses every commit: that ends the consumer.
+        A refused XACK ran not at all: its entries stay pending, to be claimed and processed again.
+        A fan-out key that is no longer a stream refuses every XACK: that ends the consumer.
         """
         try:
             return step(*args, **kwargs)
-        except CommitRefused as refused:
+        except AcknowledgeRefused as refused:
             why = self.connection.describe(refused.error, self.fanout)
             if "WRONGTYPE" in str(refused.error):
-                raise click.ClickException(
+                raise UserError(
                     f"--fanout {self.fanout} is no longer a stream ({refused.error}): stopping; the {refused.acks} "
                     f"entries of {self.key} in hand stay pending, none acknowledged and none of their outputs added"
                 ) from None
@@ -143,7 +192,7 @@ class GroupStream:
                 f"Redis refused to acknowledge {refused.acks} entries of {self.key} ({why}); "
                 "they stay pending and are processed again after --claim-idle"
             )
-            return None if step == self.ahead.send else step(*args, **kwargs)  # (a commit raises once sent)
+            return None if step == self.ahead.send else step(*args, **kwargs)  # (an XACK raises once sent)
         finally:
             if self.ahead.taken:
                 taken, self.ahead.taken = self.ahead.taken, 0
@@ -153,27 +202,21 @@ class GroupStream:
                     + (", their outputs added once" if self.fanout else "")
                 )
 
-    def commit(self) -> None:
-        """Commit what was processed now and wait for Redis to confirm (before blocking, or exiting)."""
-        if self.unacked or self.outputs or self.ahead.expected:
-            self.send(read=False)
-            self.refusals(self.ahead.flush)
-
     def lost_connection(self) -> None:
-        """The connection dropped, perhaps after Redis ran what was sent: was it committed?
+        """The connection dropped, perhaps after Redis ran what was sent: was it acknowledged?
 
-        The commits whose replies were not read are sent again with the next one: an XACK of an
-        entry acknowledged already does nothing, and the fan-out script adds outputs only where
-        its XACK removed the entry, so nothing is added twice.
+        The XACKs whose replies were not read are sent again with the next one: an XACK of an entry
+        acknowledged already does nothing, and the fan-out script adds outputs only where its XACK
+        removed the entry, so nothing is added twice.
         """
         ids, outputs = self.ahead.unanswered()
         self.ahead.abandon()
-        self.unacked, self.again = ids + self.unacked, bool(ids) or self.again
+        self.done, self.again = ids + self.done, bool(ids) or self.again
         self.outputs.update(outputs)
         self.maybe_more = True
 
     def own_pending(self, stop):
-        """Our own pending entries, one at a time, oldest first (raw, like `read`).
+        """Our own pending entries, one at a time, oldest first (raw, like `read_new`).
 
         These were delivered to this name before (a crash, a lost reply, a failure) and never
         acknowledged. XREADGROUP with ID 0 instead of `>` re-reads them (and ignores BLOCK); we page
@@ -188,14 +231,25 @@ class GroupStream:
             yield batch
             last_id = batch[-1][0]
 
-    def deliveries(self, batch, others: int = 0) -> dict[bytes, int]:
-        """How many times each entry of a re-read or claimed batch was delivered (XPENDING).
-
-        `others`: how many more of our pending entries may lie in the batch's ID range.
-        """
+    def deliveries(self, batch) -> dict[bytes, int]:
+        """How many times each entry of a re-read or claimed batch (of one) was delivered (XPENDING)."""
         first, last = batch[0][0], batch[-1][0]
-        rows = self.entries.pending(start=first, stop=last, consumer=self.consumer, count=len(batch) + others + 100)
+        rows = self.entries.pending(start=first, stop=last, consumer=self.consumer, count=len(batch))
         return {row["message_id"]: row["times_delivered"] for row in rows}
+
+    def in_hand(self, ids: list) -> list:
+        """These entries, those processed and waiting for their XACK, and those a read ahead brought
+        (taken off the wire now, so none sits there unseen): in ID order."""
+        return sorted({*ids, *self.done, *self.ahead.take_in_flight()}, key=parse_id)
+
+    def keep_fresh(self, ids: list) -> None:
+        """XCLAIM <those of these still pending with us> to ourselves, min-idle 0, JUSTID: their idle
+        time starts again (nobody claims them), their delivery count stays (stream_pubsub/keeping.py)."""
+        rows = self.entries.pending(start=ids[0], stop=ids[-1], consumer=self.consumer, count=len(ids) + 100)
+        wanted = set(ids)
+        mine = [row["message_id"] for row in rows if row["message_id"] in wanted]
+        if mine:
+            self.db.xclaim(self.key, self.group, self.consumer, 0, mine, justid=True)
 
     def lag(self) -> int | None:
         """How many entries of this stream the group has not read yet (None: the server cannot tell)."""
@@ -208,7 +262,7 @@ class GroupStream:
     def forget(self) -> None:
         """The group is gone: what we held means nothing now (an XACK would do nothing)."""
         self.ahead.abandon()
-        self.unacked, self.outputs = [], {}
+        self.done, self.outputs = [], {}
         self.maybe_more = True
 
     def group_lost_message(self, why: str | None = None) -> str:
@@ -216,3 +270,8 @@ class GroupStream:
         return GROUP_LOST.format(
             group=self.group, stream=self.key, why=why or "FLUSHALL, stream deleted or group destroyed"
         )
+
+
+def group_streams(connection, layout, settings, say) -> list[GroupStream]:
+    """The GroupStream of each shard of a layout."""
+    return [GroupStream(connection, key, settings, dlq=dlq, fanout=fanout, say=say) for key, dlq, fanout in layout]

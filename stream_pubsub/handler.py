@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 import sys
 
-import click
-
 from .reading import check_reading
 from .stopping import StopNow
+from .telling import UsageError
 
 
 def print_readings(*, quiet: bool):
@@ -49,10 +48,8 @@ class OutputClosed(StopNow):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write at exit
 
 
-class BadHandler(click.ClickException):
+class BadHandler(UsageError):
     """--handler names nothing that can be called as function(message_id, message): one line, exit 2."""
-
-    exit_code = 2
 
     def __init__(self, spec: str, why: str):
         super().__init__(f"--handler {spec}: {why}")

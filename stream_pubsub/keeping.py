@@ -23,14 +23,11 @@ import time
 
 import redis.exceptions as rex
 
-from .ids import parse_id
-
 
 class Keeper:
-    def __init__(self, consumer: str, *, period: float, timeout: float, long: float, presence=None, say=None):
-        """period: seconds between refreshes; timeout: how long a batch is kept fresh at most;
-        long: how long in hand before the presence name says so."""
-        self.consumer, self.period, self.timeout, self.long = consumer, period, timeout, long
+    def __init__(self, settings, *, presence, say):
+        # every Settings.refresh_every seconds; a batch at most --handler-timeout; said after held_long
+        self.period, self.timeout, self.long = settings.refresh_every, settings.handler_timeout, settings.held_long
         self.presence, self.say = presence, say
         self.held: dict[str, tuple] = {}  # shard key -> (shard, entry IDs, since when)
         self.let_go: dict[str, float] = {}  # shard key -> since when: batches in hand that outlived the timeout
@@ -77,38 +74,23 @@ class Keeper:
                     self.held.pop(shard.key, None)
                     self.let_go[shard.key] = since
                     self.say(
-                        f"the handler has had {len(self.in_hand(shard, ids))} entries of {shard.key} in hand for "
+                        f"the handler has had {len(shard.in_hand(ids))} entries of {shard.key} in hand for "
                         f"{now - since:.1f}s "
                         f"(--handler-timeout {self.timeout * 1000:.0f}): letting them go, for the other consumers to "
                         "claim after --claim-idle"
                     )
                     continue
-                if now - since >= self.period:
+                if now - since >= self.period and shard.key in self.held:
                     try:
-                        self.refresh(shard, ids)
+                        shard.keep_fresh(shard.in_hand(ids))
                     except rex.RedisError:
                         pass  # Redis is away: the main loop says so; the entries wait for it as before
                 if now - since >= self.long and not self.marked:  # said once, and shown to admin.py info
                     self.marked = True
                     self.say(
-                        f"the handler has had {len(self.in_hand(shard, ids))} entries of {shard.key} in hand for "
+                        f"the handler has had {len(shard.in_hand(ids))} entries of {shard.key} in hand for "
                         f"{now - since:.1f}s, longer than --claim-idle; kept from being claimed until "
                         f"--handler-timeout {self.timeout * 1000:.0f}"
                     )
                     if self.presence is not None:
                         self.presence.holding_since(int((time.time() - (now - since)) * 1000))
-
-    @staticmethod
-    def in_hand(shard, ids: list) -> list:
-        """The batch in hand, those processed before it and waiting for their XACK (re-read or claimed
-        batches are acknowledged together), and what arrived meanwhile: in ID order."""
-        return sorted({*ids, *shard.unacked, *shard.ahead.take_in_flight()}, key=parse_id)
-
-    def refresh(self, shard, ids: list) -> None:
-        """XCLAIM <the entries in hand still pending with us> to ourselves, min-idle 0, JUSTID."""
-        ids = self.in_hand(shard, ids)
-        rows = shard.entries.pending(start=ids[0], stop=ids[-1], consumer=self.consumer, count=len(ids) + 100)
-        wanted = set(ids)
-        mine = [row["message_id"] for row in rows if row["message_id"] in wanted]
-        if mine and self.held.get(shard.key, (None, None))[1] is not None:
-            shard.db.xclaim(shard.key, shard.group, self.consumer, 0, mine, justid=True)

@@ -24,11 +24,13 @@ import time
 
 import redis.exceptions as rex
 
+from .telling import UserError
+
 PREFIX = "consumer.py:"
 RECENT_MS = 1000  # without CLIENT LIST: a name that read this recently may be running
 
 
-class NameInUse(Exception):
+class NameInUse(UserError):
     """Another process runs as this consumer: the sentence says which."""
 
 

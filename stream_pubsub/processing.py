@@ -13,29 +13,26 @@ from __future__ import annotations
 import random
 import sys
 
-import click
 import redis.exceptions as rex
 
-from . import Unprocessable
-from .dead_letters import dead_letter
+from . import Unprocessable, dead_letters
 from .group import group_lost
 from .handler import OutputClosed
 from .replies import Undecodable, as_bytes_dict, decode, undecodable
+from .telling import UsageError
 
 SIMULATED = "simulated failure (--fail-rate)"
 _utf8 = bytes.decode
 
 
-class HandlerMisuse(click.ClickException):
+class HandlerMisuse(UsageError):
     """The handler returned something to publish, but there is no --fanout: a usage error."""
-
-    exit_code = 2
 
 
 class Processor:
-    def __init__(self, handler, *, group, consumer, max_deliveries, fail_rate, fanout: bool, counts, say, describe):
-        self.handler, self.group, self.consumer = handler, group, consumer
-        self.max_deliveries, self.fail_rate, self.fanout = max_deliveries, fail_rate, fanout
+    def __init__(self, handler, settings, *, fanout: bool, counts, say, describe):
+        self.handler, self.group, self.consumer = handler, settings.group, settings.name
+        self.max_deliveries, self.fail_rate, self.fanout = settings.max_deliveries, settings.fail_rate, fanout
         self.counts, self.say, self.describe = counts, say, describe
         self.last_error: dict[bytes, str] = {}  # why an entry still pending here failed
         self.exit_code: int | None = None  # the handler exited (sys.exit, out of memory): stop with this
@@ -59,7 +56,7 @@ class Processor:
             times = deliveries.get(entry_id, 1) if deliveries else 1
             if times > self.max_deliveries:
                 reason = last_error.get(entry_id, "never acknowledged (its consumer kept failing or died)")
-                self.give_up(shard, entry_id, fields, times, f"delivered {times} times; last error: {reason}")
+                self.dead_letter(shard, entry_id, fields, times, f"delivered {times} times; last error: {reason}")
                 continue
             try:  # the fields as the handler gets them: str, decoded as UTF-8 (raw replies: a flat list)
                 if type(fields) is list:
@@ -68,14 +65,14 @@ class Processor:
                 else:
                     message = decode(fields)
             except (UnicodeDecodeError, Undecodable):  # the handler never sees it
-                self.give_up(shard, entry_id, fields, times, f"cannot be decoded: {undecodable(fields)}")
+                self.dead_letter(shard, entry_id, fields, times, f"cannot be decoded: {undecodable(fields)}")
                 continue
             try:
                 if fail_rate and random.random() < fail_rate:
                     raise _Simulated
                 result = handler(_utf8(entry_id), message)
             except Unprocessable as exc:  # retrying cannot help: dead-letter it now
-                self.give_up(shard, entry_id, fields, times, f"{exc.reason}: {exc}")
+                self.dead_letter(shard, entry_id, fields, times, f"{exc.reason}: {exc}")
                 continue
             except MemoryError:  # the process is short of memory, not the entry at fault: stop
                 self.exited(entry_id, "ran out of memory (MemoryError)", 1)
@@ -134,10 +131,10 @@ class Processor:
         self.last_error[entry_id] = why
         self.say(f"failed {entry_id.decode()} (delivery {times}): {why}; left pending for retry")
 
-    def give_up(self, shard, entry_id: bytes, fields, times: int, reason: str) -> None:
+    def dead_letter(self, shard, entry_id: bytes, fields, times: int, reason: str) -> None:
         """Dead-letter an entry: XADD to the dead-letter stream and XACK here, in one step."""
         try:
-            copied = dead_letter(
+            copied = dead_letters.dead_letter(
                 shard.db,
                 dlq=shard.dlq,
                 stream=shard.key,

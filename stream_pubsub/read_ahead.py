@@ -30,15 +30,15 @@ from .replies import entries, group_info
 
 
 class ReadAhead:
-    def __init__(self, pool_of, key: str, *, group: str, consumer: str, count: int, fanout: str | None):
+    def __init__(self, pool_of, key: str, settings, *, fanout: str | None):
         """pool_of(): the connection pool of the node that holds the key now (a cluster's slot can move)."""
-        self.pool_of, self.key, self.group, self.consumer, self.fanout = pool_of, key, group, consumer, fanout
+        self.pool_of, self.key, self.fanout, self.group = pool_of, key, fanout, settings.group
         self.pool = None
-        self.half = max(1, count // 2)
+        self.half = max(1, settings.count // 2)
         reading = (
             ("XINFO", "STREAM", key),
             ("XINFO", "GROUPS", key),
-            ("XREADGROUP", "GROUP", group, consumer, "COUNT", self.half, "STREAMS", key, ">"),
+            ("XREADGROUP", "GROUP", self.group, settings.name, "COUNT", self.half, "STREAMS", key, ">"),
             ("XINFO", "GROUPS", key),
         )
         self.read_command = b"".join(pack_command(c) for c in (("MULTI",), *reading, ("EXEC",)))
@@ -47,10 +47,10 @@ class ReadAhead:
         self.plain_read = b"".join(pack_command(c) for c in reading)
         self.full_until = 0.0
         self.conn = None
-        self.expected: deque = deque()  # what the replies still on the wire answer: "read" or "commit"
+        self.expected: deque = deque()  # what the replies still on the wire answer: "read" or "ack"
         self.arrived: deque = deque()  # reads taken off the wire early (take_in_flight), in order
         self.lock = threading.Lock()
-        self.error: CommitRefused | None = None  # a commit Redis refused: raised at the next step
+        self.error: AcknowledgeRefused | None = None  # an XACK Redis refused: raised at the next step
         self.taken = 0  # entries an XACK found acknowledged already: another consumer claimed them
 
     @property
@@ -62,23 +62,23 @@ class ReadAhead:
             error, self.error = self.error, None
             raise error
 
-    def send(self, commit: tuple[list, dict], read: bool, *, again: bool = False) -> None:
-        """Send the commit of a processed half (its XACK; with fan-out, the script that acknowledges
-        each entry and adds its outputs) and maybe a read. `again`: a commit sent once already,
-        whose reply was lost (a reconnect): that it acknowledges fewer is no news."""
-        unacked, outputs = commit
+    def send(self, acknowledge: tuple[list, dict], read: bool, *, again: bool = False) -> None:
+        """Send the XACK of a processed half (with fan-out, the script that acknowledges each entry
+        and adds its outputs) and maybe a read. `again`: an XACK sent once already, whose reply was
+        lost (a reconnect): that it acknowledges fewer is no news."""
+        done, outputs = acknowledge
         parts = []
         if outputs:
             script = ("EVAL", ACKNOWLEDGE_AND_ADD, 2, self.key, self.fanout, self.group)
-            parts += [pack_command((*script, *_per_entry(unacked, outputs)))]
-        elif unacked:
-            parts += [pack_command(("XACK", self.key, self.group, *unacked))]
+            parts += [pack_command((*script, *_per_entry(done, outputs)))]
+        elif done:
+            parts += [pack_command(("XACK", self.key, self.group, *done))]
         with self.lock:
             if self.conn is None:
                 self.pool = self.pool_of()
                 self.conn = self.pool.get_connection()
             if parts:
-                self.expected.append(("commit", 1, (unacked, outputs, again), 0))
+                self.expected.append(("ack", 1, (done, outputs, again), 0))
             if read:
                 plain = time.monotonic() < self.full_until
                 parts.append(self.plain_read if plain else self.read_command)
@@ -88,12 +88,12 @@ class ReadAhead:
             self._raise_refused()  # one found by the Keeper's take_in_flight meanwhile
 
     def unanswered(self) -> tuple[list, dict]:
-        """The commits on the wire whose replies were not read yet: (their IDs, their outputs)."""
+        """The XACKs on the wire whose replies were not read yet: (their IDs, their outputs)."""
         ids, outputs = [], {}
-        for kind, _, commit, _ in self.expected:
-            if kind == "commit":
-                ids += commit[0]
-                outputs.update(commit[1])
+        for kind, _, acknowledged, _ in self.expected:
+            if kind == "ack":
+                ids += acknowledged[0]
+                outputs.update(acknowledged[1])
         return ids, outputs
 
     def next_read(self):
@@ -125,7 +125,7 @@ class ReadAhead:
             return [entry_id for found in self.arrived if not isinstance(found, Exception) for entry_id, _ in found[0]]
 
     def flush(self) -> None:
-        """Wait for every commit sent (before blocking, before exiting); raise one Redis refused."""
+        """Wait for every XACK sent (before blocking, before exiting); raise one Redis refused."""
         with self.lock:
             while self.expected:
                 self._take_one()
@@ -140,13 +140,13 @@ class ReadAhead:
             except rex.ResponseError as exc:  # an error at queue time, or EXECABORT
                 failed = failed or exc
                 got.append(exc)
-        if kind == "commit":
-            (unacked, outputs, again), [reply] = acks, got
+        if kind == "ack":
+            (done, outputs, again), [reply] = acks, got
             if isinstance(reply, Exception):  # refused before it ran (OOM, a fan-out key not a stream)
                 if self.error is None:
-                    self.error = CommitRefused(reply, acks=len(unacked), outputs=sum(map(len, outputs.values())))
-            elif reply < len(unacked) and not again:
-                self.taken += len(unacked) - reply
+                    self.error = AcknowledgeRefused(reply, acks=len(done), outputs=sum(map(len, outputs.values())))
+            elif reply < len(done) and not again:
+                self.taken += len(done) - reply
             return
         if replies == 6:  # MULTI, 4 x QUEUED, EXEC
             if isinstance(failed, rex.OutOfMemoryError):  # refused whole: read again, without MULTI
@@ -188,8 +188,8 @@ class ReadAhead:
 _FULL = object()  # a read refused for want of memory: sent again without MULTI
 
 
-class CommitRefused(Exception):
-    """Redis refused a batch's commit before any of it ran (OOM; a fan-out key that is not a
+class AcknowledgeRefused(Exception):
+    """Redis refused a batch's XACK (or its fan-out script) before any of it ran (OOM; a fan-out key that is not a
     stream): nothing was acknowledged or added, the entries are still pending."""
 
     def __init__(self, error: Exception, *, acks: int, outputs: int):
@@ -197,7 +197,7 @@ class CommitRefused(Exception):
         self.error, self.acks, self.outputs = error, acks, outputs
 
 
-# Exactly-once fan-out: an entry's outputs are added by the commit whose XACK removed it from the
+# Exactly-once fan-out: an entry's outputs are added by the script whose XACK removed it from the
 # pending list, and only by it. Two consumers can hold the same entry (one frozen past
 # --claim-idle and resumed after another claimed it; two started with the same name): MULTI
 # would add both sets of outputs, since no command in it can depend on another's reply. This
@@ -229,10 +229,10 @@ return acknowledged
 """
 
 
-def _per_entry(unacked: list, outputs: dict) -> list:
+def _per_entry(done: list, outputs: dict) -> list:
     """The script's arguments: per entry its ID, how many outputs, and each output's items."""
     args = []
-    for entry_id in unacked:
+    for entry_id in done:
         made = outputs.get(entry_id, ())
         args += [entry_id, len(made)]
         for output in made:

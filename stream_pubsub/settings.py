@@ -24,9 +24,9 @@ class Settings:
 
     # Everything a consumer does on a clock follows from --claim-idle, here and nowhere else.
     @property
-    def sweep_every(self) -> float:
-        """Seconds between claim sweeps: half of --claim-idle, so an entry abandoned just after a
-        sweep is claimed within 1.5 x --claim-idle."""
+    def claim_every(self) -> float:
+        """Seconds between claimings (XPENDING IDLE, then XAUTOCLAIM): half of --claim-idle, so an
+        entry abandoned just after one is claimed within 1.5 x --claim-idle."""
         return self.claim_idle_ms / 2000
 
     @property

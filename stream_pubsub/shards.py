@@ -27,10 +27,11 @@ import zlib
 from functools import cache
 from itertools import count
 
-import click
 import redis.exceptions as rex
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
 from redis.crc import key_slot
+
+from .telling import UserError
 
 MAX_SHARDS = 256
 
@@ -89,12 +90,12 @@ def resolve(db, logical: str, asked: int | None, *, where: str) -> int:
         return 1  # a least-privilege user of an unsharded stream need not read the record
     if recorded is not None:
         if not recorded.isdigit() or not 1 <= int(recorded) <= MAX_SHARDS:
-            raise click.ClickException(
+            raise UserError(
                 f"{record_key(logical)} at {where} holds {recorded[:40]!r}, not a number of shards; left untouched"
             )
         have = int(recorded)
         if asked is not None and asked != have:
-            raise click.ClickException(
+            raise UserError(
                 f"{logical} at {where} has {have} shards (recorded in {record_key(logical)}), not {asked}: changing "
                 "the number of shards of a stream is not offered (it would move sensors between shards); "
                 f"leave out --shards to use {have}"
@@ -103,7 +104,7 @@ def resolve(db, logical: str, asked: int | None, *, where: str) -> int:
     if not asked or asked == 1:
         return 1
     if db.exists(logical) and db.type(logical) == b"stream" and db.xlen(logical):
-        raise click.ClickException(
+        raise UserError(
             f"{logical} at {where} already holds entries as 1 stream, not {asked} shards: changing the number of "
             "shards of a stream that has data is not offered (it would move sensors between shards)"
         )
@@ -160,15 +161,13 @@ def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str |
             if slot(other) != slot(key):
                 suffix = "dlq" if option == "--dead-letter" else other
                 hint = f"{{{key}}}:{suffix}" if n == 1 else "a name without { }"
-                raise click.ClickException(
+                raise UserError(
                     f"the {what} stream {other} cannot share the slot of {key} (slot {slot(key)}), so its XADD and "
                     f"the XACK cannot be one transaction on a cluster: give {option} {hint}"
                 )
         for option, other in zip(("--dead-letter", "--fanout"), companions):
             if other is not None and (kind := _type(db, other)) not in (b"stream", b"none"):
-                raise click.ClickException(
-                    f"{option} {other} holds a {kind.decode()}, not a stream (WRONGTYPE); left untouched"
-                )
+                raise UserError(f"{option} {other} holds a {kind.decode()}, not a stream (WRONGTYPE); left untouched")
         found.append((key, *companions))
     return Layout(stream, n, found, fanout, asked_dlq)
 

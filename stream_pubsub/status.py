@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 
-import click
+from .telling import say
 
 
 @dataclass
@@ -44,7 +44,4 @@ class StatusLine:
         rate = (self.counts.processed - before) / max(now - then, 1e-9)
         self.mark, self.next_at = (now, self.counts.processed), now + self.interval
         behind = lag()
-        click.echo(
-            f"{self.name}: {self.counts.summary()}, {rate:.0f}/s, group lag {'unknown' if behind is None else behind}",
-            err=True,
-        )
+        say(f"{self.name}: {self.counts.summary()}, {rate:.0f}/s, group lag {'unknown' if behind is None else behind}")

@@ -1,4 +1,4 @@
-"""Waiting for new entries on every shard at once, without polling.
+"""The tutorial's blocking read: waiting for new entries on every shard at once, without polling.
 
 On one Redis, one XREADGROUP names every shard and BLOCKs until an XADD to any of them (or
 --block ms): the entries it returns are delivered, like any read. A blocked reader is served right
@@ -20,22 +20,23 @@ import redis.exceptions as rex
 from .replies import streams
 
 
-def waiter(connection, shards, *, group: str, consumer: str, count: int, block_ms: int):
-    """Apart on a cluster with more than one shard, Together otherwise."""
+def blocking_read(connection, shards, settings):
+    """BlockingReadPerShard on a cluster with more than one shard, BlockingRead otherwise."""
     if connection.cluster and len(shards) > 1:
-        return Apart(connection.db, shards, block_ms=block_ms)
-    return Together(connection.db, shards, group=group, consumer=consumer, count=count)
+        return BlockingReadPerShard(connection.db, shards, block_ms=settings.block_ms)
+    return BlockingRead(connection.db, shards, settings)
 
 
-class Together:
+class BlockingRead:
     """One XREADGROUP ... BLOCK over all the shards (one Redis, or a single shard on a cluster)."""
 
-    def __init__(self, db, shards, *, group: str, consumer: str, count: int):
-        self.db, self.group, self.consumer, self.count = db, group, consumer, count
+    def __init__(self, db, shards, settings):
+        self.db, self.group, self.consumer, self.count = db, settings.group, settings.name, settings.count
         self.by_key = {shard.key.encode(): shard for shard in shards}
 
     def wait(self, block_ms: int) -> list[tuple]:
         """[(shard, entries)] delivered by one blocking read; [] after block_ms with nothing."""
+        # XREADGROUP GROUP <group> <consumer> COUNT <count> BLOCK <ms> STREAMS <shard>... > ...
         reply = self.db.xreadgroup(
             self.group, self.consumer, {shard.key: ">" for shard in self.by_key.values()}, self.count, block_ms
         )
@@ -45,7 +46,7 @@ class Together:
         pass
 
 
-class Apart:
+class BlockingReadPerShard:
     """A thread per shard, each waiting with XREAD BLOCK (a cluster, more than one shard).
 
     The threads start at the first wait (a --burst consumer never waits), and XREAD only while
@@ -76,7 +77,7 @@ class Apart:
         self.armed.clear()
         if not woke:
             for shard in self.shards:
-                shard.maybe_more = True
+                shard.wake()
         return []
 
     def _watch(self, shard) -> None:
@@ -90,7 +91,7 @@ class Apart:
                 reply = True  # the main loop finds out what is wrong, and says so
                 time.sleep(0.5)  # not in a tight loop while Redis is away
             if reply and not self.closed:
-                shard.maybe_more = True
+                shard.wake()
                 self.woken.set()
                 while self.armed.is_set() and not self.closed:  # until the consumer has read it
                     time.sleep(0.005)
