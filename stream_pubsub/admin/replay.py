@@ -40,6 +40,7 @@ def replay(connection, scope, ids, replay_all: bool, *, say) -> None:
         held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
         if not held:
             raise Problem(f"the dead-letter stream {scope.dlq_label} does not exist: nothing to replay")
+        may_multi(connection, held[0].dlq)
         todo = dead_letters(connection, held) if replay_all else iter(read_dead_letters(connection, scope, ids))
         while not interrupt and (batch := list(islice(todo, BATCH))):
             for (shard, target), rows in groupby(plan(batch, say), key=lambda row: row[:2]):
@@ -58,6 +59,21 @@ def replay(connection, scope, ids, replay_all: bool, *, say) -> None:
                 "(none is in both places; `admin.py dlq replay --all` replays the rest)"
             )
     say(f"replayed {plural(done, 'dead letter')} from {scope.dlq_label}", err=True)
+
+
+def may_multi(connection, key: str) -> None:
+    """An empty transaction first: a user who may not run MULTI would otherwise have the XADDs and
+    XDELs run one by one, outside any transaction (Redis refuses MULTI and runs what follows), and
+    an XDEL whose XADD was refused would lose its dead letter."""
+    with connection.db.pipeline(transaction=True) as tx:
+        tx.xlen(key)
+        try:
+            tx.execute()
+        except rex.NoPermissionError as exc:
+            raise Problem(
+                f"replay adds each dead letter back and removes it in one MULTI/EXEC, and "
+                f"{connection.describe(exc, key)}; nothing was changed"
+            )
 
 
 def dead_letters(connection, held):
