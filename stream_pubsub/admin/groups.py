@@ -54,7 +54,7 @@ def where(scope, shards) -> str:
 @errors_said
 def create(connection, scope, group: str, start: str) -> str:
     """XGROUP CREATE ... MKSTREAM on every shard that has no such group yet; what it skips."""
-    db, start = connection.db, full_id(start)
+    db, asked, start = connection.db, start, full_id(start)
     have = []
     for shard in scope.shards:
         if is_stream(connection, shard.key) and group in {g["name"].decode() for g in db.xinfo_groups(shard.key)}:
@@ -74,7 +74,7 @@ def create(connection, scope, group: str, start: str) -> str:
             try:
                 _, length = tx.execute()
             except rex.ResponseError as exc:
-                raise refused(exc, group, scope, start)
+                raise refused(exc, group, scope, asked)
         there += length
         if start == "$":
             skipped += length
@@ -86,9 +86,9 @@ def create(connection, scope, group: str, start: str) -> str:
     if start == "$":
         return f"{said} at $: it skips the {plural(there, 'entry')} there now and reads what is added from now on"
     if skipped == 0 and exact:
-        return f"{said} at {start}: it reads the {plural(there, 'entry')} there now, then what is added"
+        return f"{said} at {asked}: it reads the {plural(there, 'entry')} there now, then what is added"
     return (
-        f"{said} after {start}: it skips {amount(skipped, exact)} (up to that ID) and reads "
+        f"{said} after {asked}: it skips {amount(skipped, exact)} (up to that ID) and reads "
         f"{amount(after, exact)} after it, then what is added"
     )
 
@@ -105,7 +105,7 @@ def refused(exc: rex.ResponseError, group: str, scope, start: str) -> Problem:
 @errors_said
 def rewind(connection, scope, group: str, to: str) -> str:
     """XGROUP SETID on every shard that has the group; how many entries are unread again, or skipped."""
-    db, to = connection.db, full_id(to)
+    db, asked, to = connection.db, to, full_id(to)
     found = shards_with_group(connection, scope, group)
     again = skipped = 0
     exact = True
@@ -115,7 +115,7 @@ def rewind(connection, scope, group: str, to: str) -> str:
         try:
             db.xgroup_setid(shard.key, group, new)
         except rex.ResponseError as exc:
-            raise UsageProblem(f"{to}: Redis refuses it as a position of group {group} ({exc})")
+            raise UsageProblem(f"{asked}: Redis refuses it as a position of group {group} ({exc})")
         low, high = sorted((old, new), key=parse_id)
         n = count_entries(db, shard.key, "(" + low, high, limit=COUNT_LIMIT) if low != high else 0
         exact = exact and n < COUNT_LIMIT
@@ -129,7 +129,7 @@ def rewind(connection, scope, group: str, to: str) -> str:
     if skipped:
         said.append(f"{amount(skipped, exact)} skipped: the group will not read them")
     verb = "moved" if skipped else "rewound"
-    return f"{verb} group {group} on {where(scope, found)} to {to}: {'; '.join(said)}"
+    return f"{verb} group {group} on {where(scope, found)} to {asked}: {'; '.join(said)}"
 
 
 @errors_said
