@@ -260,6 +260,10 @@ def test_info_on_a_missing_stream_and_on_a_key_of_another_type(r, server):
         "dlq purge --yes",
         "trim --maxlen 1",
         "cleanup g --idle 1",
+        "group list",
+        "group create g",
+        "group rewind g 0",
+        "group delete g --yes",
     ],
 )
 def test_unreachable_server_is_one_line(command):

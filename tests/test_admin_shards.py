@@ -238,6 +238,10 @@ def test_shard_narrows_info_pending_range_and_dlq_to_one_shard(place):
         "dlq replay --all",
         "trim --maxlen 1",
         "cleanup g --idle 1",
+        "group list",
+        "group create g2",
+        "group rewind g 0",
+        "group delete g --yes",
     ],
 )
 def test_out_of_range_shard_is_one_usage_line_and_changes_nothing(place, command):
