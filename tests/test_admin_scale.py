@@ -9,6 +9,7 @@ admin.py process alone (RUSAGE_CHILDREN of a small parent that runs nothing else
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -79,8 +80,8 @@ def test_info_counts_a_lag_the_server_cannot_tell_up_to_a_limit_and_says_at_leas
 
     got = run("admin.py", "info", url=server.url)
     assert got.returncode == 0, got.stderr
-    assert f"  middle  1          0        {ids[124_999].decode()}  at least {middle['lag']} (counted)\n" in got.stdout
-    assert f"  early   1          0        {ids[999].decode()}  {249_000 - 1} (counted)\n" in got.stdout
+    assert re.search(rf"\n  middle +1 +0 +{ids[124_999].decode()} +at least {middle['lag']} \(counted\)\n", got.stdout)
+    assert re.search(rf"\n  early +1 +0 +{ids[999].decode()} +{249_000 - 1} \(counted\)\n", got.stdout)
 
 
 def test_range_of_every_entry_is_read_a_page_at_a_time_in_flat_memory(r, server, tmp_path):
@@ -124,24 +125,25 @@ def dead_letters(r, n: int) -> None:
 
 
 def test_dlq_list_and_replay_all_page_through_in_flat_memory(r, server, tmp_path):
-    dead_letters(r, BIG)
-    small, out, _ = peak(tmp_path, "dlq", "list", "--count", SMALL, url=server.url)
-    assert len(out.splitlines()) == 1 + 1 + SMALL + 1  # the title, the header, the rows, "... more not shown"
-    big, out, _ = peak(tmp_path, "dlq", "list", "--count", BIG, url=server.url)
+    many, few = BIG // 2, SMALL // 2  # 100,000 and 10,000: a dead letter is bigger than a reading
+    dead_letters(r, many)
+    small, out, _ = peak(tmp_path, "dlq", "list", "--count", few, url=server.url)
+    assert len(out.splitlines()) == 1 + 1 + few + 1  # the title, the header, the rows, "... more not shown"
+    big, out, _ = peak(tmp_path, "dlq", "list", "--count", many, url=server.url)
     assert big / small < 1.5, (big, small)
     lines = out.splitlines()
-    assert lines[0] == f"app:event:dlq: {BIG} dead letters" and len(lines) == 2 + BIG
+    assert lines[0] == f"app:event:dlq: {many} dead letters" and len(lines) == 2 + many
     assert [line.split()[0] for line in lines[2:]] == [i.decode() for i, _ in r.xrange(DLQ)]  # oldest first, all
 
-    r.xtrim(DLQ, maxlen=SMALL // 2, approximate=False)  # replay --all: 10,000, then 50,000
+    r.xtrim(DLQ, maxlen=few, approximate=False)  # replay --all: 10,000, then 50,000
     small, out, err = peak(tmp_path, "dlq", "replay", "--all", url=server.url)
-    assert err == f"replayed {SMALL // 2} dead letters from app:event:dlq\n" and r.xlen(DLQ) == 0
+    assert err == f"replayed {few} dead letters from app:event:dlq\n" and r.xlen(DLQ) == 0
     r.delete(S)
-    dead_letters(r, BIG // 4)
+    dead_letters(r, many // 2)
     big, out, err = peak(tmp_path, "dlq", "replay", "--all", url=server.url)
     assert big / small < 1.5, (big, small)
-    assert err == f"replayed {BIG // 4} dead letters from app:event:dlq\n" and len(out.splitlines()) == BIG // 4
-    assert r.xlen(DLQ) == 0 and sorted(int(f[b"n"]) for _, f in r.xrange(S)) == list(range(BIG // 4))
+    assert err == f"replayed {many // 2} dead letters from app:event:dlq\n" and len(out.splitlines()) == many // 2
+    assert r.xlen(DLQ) == 0 and sorted(int(f[b"n"]) for _, f in r.xrange(S)) == list(range(many // 2))
 
 
 def test_pending_pages_through_a_long_pending_list_in_flat_memory(r, server, tmp_path):
