@@ -13,15 +13,15 @@ from __future__ import annotations
 import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 
+from stream_pubsub.admin import arguments as opt
 from stream_pubsub.admin import cleanup as cleanup_
 from stream_pubsub.admin import dlq as dead_letters
-from stream_pubsub.admin import history
+from stream_pubsub.admin import groups, history, replay
 from stream_pubsub.admin import info as info_
 from stream_pubsub.admin import metrics as metrics_
 from stream_pubsub.admin import pending as pending_
 from stream_pubsub.admin import trim as trim_
 from stream_pubsub.admin import watch as watch_
-from stream_pubsub.admin.arguments import entry_ids, json_option, range_bound, shard_option, tail_start
 from stream_pubsub.admin.output import emit
 from stream_pubsub.admin.scope import scope
 from stream_pubsub.connection import connect
@@ -43,28 +43,15 @@ def main():
     """
 
 
+def stream_of(redis_url: str, stream: str, shard: int | None, dlq: str | None = None):
+    """(the connection, the keys the command looks at: scope.py); one line and exit 1 if Redis does not answer."""
+    connection = connect(redis_url)
+    return connection, scope(connection, stream, shard=shard, dlq=dlq)
+
+
 # -- the whole picture ---------------------------------------------------------------------------
-def info_options(command):
-    for option in reversed(
-        [
-            config.redis_options,
-            config.dead_letter_option,
-            config.maxlen_option(
-                "The producer's cap (its --maxlen), to show how full the stream is; Redis does not store it.", "cap"
-            ),
-            click.option(
-                "--warn-idle",
-                default=60_000,
-                show_default=True,
-                type=click.IntRange(min=0),
-                help="Warn about a consumer idle longer than this many milliseconds that holds pending entries.",
-            ),
-            json_option,
-            shard_option,
-        ]
-    ):
-        command = option(command)
-    return command
+cap_option = config.maxlen_option(opt.CAP, "cap")
+info_options = opt.options(config.redis_options, config.dead_letter_option, cap_option, *opt.info_options)
 
 
 @main.command()
@@ -85,8 +72,7 @@ def info(redis_url, stream, dlq, cap, warn_idle, as_json, shard):
     A sharded stream: the totals over its shards, then a row per shard with the node holding it
     (with --json: "shards", each shard's own document and its "node"). --maxlen is per shard.
     """
-    connection = connect(redis_url)
-    where = scope(connection, stream, shard=shard, dlq=dlq)
+    connection, where = stream_of(redis_url, stream, shard, dlq)
     with connection.errors(key=stream):
         doc = info_.snapshot(connection, where, cap, warn_idle)
     emit(doc, as_json, info_.render(doc, scope=where))
@@ -94,9 +80,7 @@ def info(redis_url, stream, dlq, cap, warn_idle, as_json, shard):
 
 @main.command()
 @info_options
-@click.option(
-    "--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between refreshes."
-)
+@opt.interval_option
 def watch(redis_url, stream, dlq, cap, warn_idle, as_json, shard, interval):
     """The info view, refreshed every --interval seconds until Ctrl-C, with rates.
 
@@ -109,8 +93,7 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, shard, interval):
     refresh, one per line (the info document plus "rates"). If Redis goes away, it says so and
     carries on when Redis is back.
     """
-    connection = connect(redis_url)
-    where = scope(connection, stream, shard=shard, dlq=dlq)
+    connection, where = stream_of(redis_url, stream, shard, dlq)
     watch_.watch(connection, scope=where, cap=cap, warn_idle=warn_idle, as_json=as_json, interval=interval)
 
 
@@ -118,18 +101,9 @@ def watch(redis_url, stream, dlq, cap, warn_idle, as_json, shard, interval):
 @click.argument("group", callback=config.not_empty)
 @config.redis_options
 @click.option("--consumer", callback=config.not_empty, help="Only the entries pending with this consumer.")
-@click.option(
-    "--min-idle",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Only entries not delivered again for at least this many milliseconds.",
+@opt.options(
+    opt.min_idle_option, opt.count_option("Show at most this many entries."), opt.json_option, opt.shard_option
 )
-@click.option(
-    "--count", default=100, show_default=True, type=click.IntRange(min=1), help="Show at most this many entries."
-)
-@json_option
-@shard_option
 def pending(group, redis_url, stream, consumer, min_idle, count, as_json, shard):
     """The entries GROUP has delivered but nobody has acknowledged yet, oldest first.
 
@@ -143,28 +117,19 @@ def pending(group, redis_url, stream, consumer, min_idle, count, as_json, shard)
     --claim-idle). An entry whose data was trimmed away is marked: it can only be dropped.
     On a sharded stream: the group on every shard, oldest first, each entry with its shard.
     """
-    connection = connect(redis_url)
-    where = scope(connection, stream, shard=shard)
-    with connection.errors(key=stream):
-        doc = pending_.pending(connection, where, group, consumer=consumer, min_idle=min_idle, count=count)
-    emit(doc, as_json, pending_.render(doc, count, where))
+    pending_.pending(
+        *stream_of(redis_url, stream, shard), group, consumer=consumer, min_idle=min_idle, count=count, as_json=as_json
+    )
 
 
 # -- reading without a group -------------------------------------------------------------------
 @main.command("range")
-@click.argument("start", default="-", callback=range_bound)
-@click.argument("end", default="+", callback=range_bound)
+@click.argument("start", default="-", callback=opt.range_bound)
+@click.argument("end", default="+", callback=opt.range_bound)
 @config.redis_options
-@click.option(
-    "--count",
-    default=100,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Show at most this many entries (0: all).",
-)
+@opt.count_option("Show at most this many entries (0: all).", minimum=0)
 @click.option("--reverse", is_flag=True, help="Newest first (XREVRANGE).")
-@json_option
-@shard_option
+@opt.options(opt.json_option, opt.shard_option)
 def range_(start, end, redis_url, stream, count, reverse, as_json, shard):
     """The stream's history between START and END (default: all of it), oldest first.
 
@@ -178,30 +143,12 @@ def range_(start, end, redis_url, stream, count, reverse, as_json, shard):
     not keep; reading it changes nothing for consumer groups. A sharded stream's shards are merged
     in ID order, each entry followed by its shard's key.
     """
-    connection = connect(redis_url)
-    where = scope(connection, stream, shard=shard)
+    connection, where = stream_of(redis_url, stream, shard)
     history.show_range(connection, where, start, end, count=count, reverse=reverse, as_json=as_json)
 
 
 @main.command()
-@config.redis_options
-@click.option(
-    "--from",
-    "start",
-    default="$",
-    show_default=True,
-    help="$ = only entries added from now on, 0 = the whole history first, or an ID to start after.",
-)
-@click.option("--count", default=100, show_default=True, type=click.IntRange(min=1), help="Most entries per read.")
-@click.option(
-    "--block",
-    default=2000,
-    show_default=True,
-    type=click.IntRange(1, 60_000),
-    help="How long one read waits for new entries, in milliseconds.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print each entry as one JSON document per line.")
-@shard_option
+@opt.options(config.redis_options, *opt.tail_options, opt.shard_option)
 def tail(redis_url, stream, start, count, block, as_json, shard):
     """Print entries as they are added (XREAD BLOCK), until Ctrl-C.
 
@@ -213,7 +160,7 @@ def tail(redis_url, stream, start, count, block, as_json, shard):
     every entry: run it in two terminals and both print everything. It keeps no position in
     Redis and acknowledges nothing. Ctrl-C stops it (exit 0). A sharded stream: every shard.
     """
-    tail_start(start)
+    opt.tail_start(start)
     connection = connect(redis_url, read_timeout=block / 1000)
     history.tail(connection, scope(connection, stream, shard=shard), start, count=count, block=block, as_json=as_json)
 
@@ -222,18 +169,9 @@ def tail(redis_url, stream, start, count, block, as_json, shard):
 @main.command()
 @click.argument("group", callback=config.not_empty)
 @config.redis_options
-@click.option(
-    "--idle",
-    required=True,
-    type=click.IntRange(min=1),
-    help="Remove consumers idle for longer than this many milliseconds.",
-)
-@click.option(
-    "--claim-to",
-    callback=config.not_empty,
-    help="A running consumer of the group that takes over the idle consumers' pending entries.",
-)
-@shard_option
+@opt.idle_option
+@click.option("--claim-to", callback=config.not_empty, help=opt.CLAIM_TO)
+@opt.shard_option
 def cleanup(group, redis_url, stream, idle, claim_to, shard):
     """Remove GROUP's consumers idle for longer than --idle ms, losing no pending entry.
 
@@ -249,22 +187,11 @@ def cleanup(group, redis_url, stream, idle, claim_to, shard):
     entries first), or any running consumer claims them after its --claim-idle. On a sharded
     stream each shard's group has consumers of its own: they are cleaned up shard by shard.
     """
-    connection = connect(redis_url)
-    cleanup_.cleanup(connection, scope(connection, stream, shard=shard), group, idle=idle, claim_to=claim_to)
+    cleanup_.cleanup(*stream_of(redis_url, stream, shard), group, idle=idle, claim_to=claim_to)
 
 
 @main.command()
-@config.redis_options
-@click.option(
-    "--maxlen",
-    type=click.IntRange(min=0),
-    help="Keep the newest N entries (XTRIM MAXLEN N, exact); of each shard, on a sharded stream.",
-)
-@click.option("--minid", callback=entry_ids, help="Remove the entries with IDs lower than this (XTRIM MINID).")
-@click.option(
-    "--safe", is_flag=True, help="Keep every entry some group has not been delivered or has not acknowledged yet."
-)
-@shard_option
+@opt.options(config.redis_options, *opt.trim_options, opt.shard_option)
 def trim(redis_url, stream, maxlen, minid, safe, shard):
     """Remove the oldest entries: the tutorial's scheduled XTRIM, with --safe to lose nothing.
 
@@ -280,8 +207,7 @@ def trim(redis_url, stream, maxlen, minid, safe, shard):
     """
     if (maxlen is None) == (minid is None):
         raise click.UsageError("give one of --maxlen N or --minid ID")
-    connection = connect(redis_url)
-    trim_.trim(connection, scope(connection, stream, shard=shard), maxlen=maxlen, minid=minid, safe=safe)
+    trim_.trim(*stream_of(redis_url, stream, shard), maxlen=maxlen, minid=minid, safe=safe)
 
 
 # -- dead letters ------------------------------------------------------------------------------
@@ -302,37 +228,26 @@ def dlq():
     """
 
 
-def dlq_options(command):
-    return config.redis_options(config.dead_letter_option(shard_option(command)))
-
-
-def dead_letters_of(redis_url, stream, dlq, shard):
-    connection = connect(redis_url)
-    return connection, scope(connection, stream, shard=shard, dlq=dlq)
+dlq_options = opt.options(config.redis_options, config.dead_letter_option, opt.shard_option)
 
 
 @dlq.command("list")
 @dlq_options
-@click.option(
-    "--count", default=100, show_default=True, type=click.IntRange(min=1), help="Show at most this many dead letters."
-)
-@json_option
+@opt.count_option("Show at most this many dead letters.")
+@opt.json_option
 def dlq_list(redis_url, stream, dlq, shard, count, as_json):
     """The dead letters, oldest first: where each came from and why it failed.
 
     \b
         python admin.py dlq list
     """
-    connection, where = dead_letters_of(redis_url, stream, dlq, shard)
-    with connection.errors(key=where.dlq_name):
-        doc, text = dead_letters.listing(connection, where, count)
-    emit(doc, as_json, text)
+    dead_letters.listing(*stream_of(redis_url, stream, shard, dlq), count, as_json)
 
 
 @dlq.command("show")
-@click.argument("entry_id", metavar="ID", callback=entry_ids)
+@click.argument("entry_id", metavar="ID", callback=opt.entry_ids)
 @dlq_options
-@json_option
+@opt.json_option
 def dlq_show(entry_id, redis_url, stream, dlq, shard, as_json):
     """One dead letter in full: its original fields and everything known about its failure.
 
@@ -341,14 +256,12 @@ def dlq_show(entry_id, redis_url, stream, dlq, shard, as_json):
 
     ID is the dead letter's own ID, as `dlq list` shows it.
     """
-    connection, where = dead_letters_of(redis_url, stream, dlq, shard)
-    with connection.errors(key=where.dlq_name):
-        doc, text = dead_letters.showing(connection, where, entry_id)
+    doc, text = dead_letters.showing(*stream_of(redis_url, stream, shard, dlq), entry_id)
     emit(doc, as_json, text)
 
 
 @dlq.command("replay")
-@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=opt.entry_ids)
 @dlq_options
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter there is now.")
 def dlq_replay(ids, redis_url, stream, dlq, shard, replay_all):
@@ -359,19 +272,21 @@ def dlq_replay(ids, redis_url, stream, dlq, shard, replay_all):
         python admin.py dlq replay --all
 
     Each is added again to the stream it came from (a new ID, its original fields, none of the
-    dlq.* ones) and removed from the dead-letter stream only once that add succeeded. If the
-    removal then fails, it is in both places: nothing is lost, but replaying it again would add
-    it twice (`dlq purge ID` removes just that one).
+    dlq.* ones) and removed from the dead-letter stream in the same MULTI/EXEC: it is in one
+    place or the other, never both, never neither. Ctrl-C stops between two batches, says how
+    many were replayed and how many remain, and exits 130. (On a cluster, a dead-letter key not
+    in its stream's slot cannot share a transaction: there the removal follows the add, and if it
+    fails the dead letter is in both places; `dlq purge ID` removes just that one.)
     """
     if bool(ids) == replay_all:
         raise click.UsageError("name the dead letters to replay (IDs from `dlq list`) or pass --all")
-    dead_letters.replay(*dead_letters_of(redis_url, stream, dlq, shard), ids, replay_all)
+    replay.replay(*stream_of(redis_url, stream, shard, dlq), ids, replay_all, say=click.echo)
 
 
 @dlq.command("purge")
-@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=opt.entry_ids)
 @dlq_options
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@opt.yes_option
 def dlq_purge(ids, redis_url, stream, dlq, shard, yes):
     """Delete dead letters for good: the ones named, or all of them.
 
@@ -382,7 +297,87 @@ def dlq_purge(ids, redis_url, stream, dlq, shard, yes):
     Without IDs it deletes every dead letter there is when it starts (one added meanwhile stays).
     It asks first unless --yes is given.
     """
-    dead_letters.purge(*dead_letters_of(redis_url, stream, dlq, shard), ids, yes)
+    dead_letters.purge(*stream_of(redis_url, stream, shard, dlq), ids, yes)
+
+
+# -- consumer groups ---------------------------------------------------------------------------
+@main.group("group")
+def group_():
+    """Consumer groups: create one, move its position (rewind or skip), delete it, list them.
+
+    \b
+        python admin.py group list
+        python admin.py group create audit --start-from 0
+        python admin.py group rewind audit 0
+        python admin.py group delete grup1
+
+    consumer.py creates its group itself; these are for the rest (a group made ahead of its
+    consumers, processing again, skipping a backlog). Sharded: the group of every shard.
+    """
+
+
+group_options = opt.options(config.redis_options, opt.shard_option)
+
+
+@group_.command("list")
+@group_options
+@opt.json_option
+def group_list(redis_url, stream, shard, as_json):
+    """Every group of the stream: consumers, pending entries, position and lag.
+
+    \b
+        python admin.py group list
+    """
+    doc, text = groups.listing(*stream_of(redis_url, stream, shard))
+    emit(doc, as_json, text)
+
+
+@group_.command("create")
+@click.argument("group", callback=config.not_empty)
+@group_options
+@opt.start_from_option
+def group_create(group, redis_url, stream, shard, start_from):
+    """Create GROUP (and the stream, if need be): at $ it reads only what is added from now on.
+
+    \b
+        python admin.py group create audit
+        python admin.py group create audit --start-from 0
+
+    Says how many entries it skips: all there are at $, none at 0, those up to the ID given.
+    On a sharded stream it creates the group on every shard that has none yet.
+    """
+    click.echo(groups.create(*stream_of(redis_url, stream, shard), group, start_from))
+
+
+@group_.command("rewind")
+@click.argument("group", callback=config.not_empty)
+@click.argument("to", callback=opt.position)
+@group_options
+def group_rewind(group, to, redis_url, stream, shard):
+    """Move GROUP to TO (0, $ or an ID): back, to process entries again, or ahead, to skip them.
+
+    \b
+        python admin.py group rewind audit 0
+        python admin.py group rewind audit 1700000000000-0
+
+    XGROUP SETID; says how many entries that makes unread again, or skips. Entries pending with
+    its consumers stay pending (each consumer re-reads its own on restart).
+    """
+    click.echo(groups.rewind(*stream_of(redis_url, stream, shard), group, to))
+
+
+@group_.command("delete")
+@click.argument("group", callback=config.not_empty)
+@group_options
+@opt.yes_option
+def group_delete(group, redis_url, stream, shard, yes):
+    """Delete GROUP, its consumers and its pending entries (XGROUP DESTROY); asks first.
+
+    \b
+        python admin.py group delete grup1
+    """
+    ask = None if yes else lambda question: click.confirm(question, abort=True)
+    click.echo(groups.delete(*stream_of(redis_url, stream, shard), group, ask))
 
 
 # -- for Prometheus (its options and help: stream_pubsub/admin/metrics.py) ----------------------

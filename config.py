@@ -22,7 +22,7 @@ except ModuleNotFoundError as missing:  # e.g. in a new terminal, where .venv is
         "activate the virtual environment first (`. .venv/bin/activate`), or run `make demo`, which creates it"
     )
 
-from stream_pubsub.telling import UserError  # noqa: E402  (after the check above)
+from stream_pubsub.telling import Interrupted, UserError  # noqa: E402  (after the check above)
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_STREAM = "app:event"  # the tutorial's key
@@ -75,6 +75,9 @@ class Group(click.Group):
 def _exits(invoke, ctx):
     try:
         return invoke(ctx)
+    except Interrupted as stopped:  # where a Ctrl-C stopped it: said as it is
+        click.echo(str(stopped), err=True)
+        ctx.exit(stopped.exit_code)
     except UserError as exc:
         error = click.ClickException(str(exc))
         error.exit_code = exc.exit_code

@@ -18,6 +18,13 @@ class UsageError(UserError):
     exit_code = 2
 
 
+class Interrupted(UserError):
+    """Ctrl-C (or SIGTERM) stopped a command between two steps, and the text says where: printed as
+    it is (not as an error), exit 130, the shell's code for a command ended by SIGINT."""
+
+    exit_code = 130
+
+
 def say(text: str) -> None:
     """One line on stderr, at once (diagnostics, never the output a pipe reads)."""
     sys.stderr.write(text + "\n")

@@ -96,6 +96,8 @@ def test_info_shows_stream_groups_consumers_and_warns(r, server):
     warnings = out.split("Warnings\n")[1].splitlines()
     assert warnings == [
         "  ! group audit: 2 entries were trimmed or deleted before it read them",
+        "  ! group audit has no consumers and 8 unread entries: it holds back `trim"
+        " --safe`; delete it with `admin.py group delete audit` if it is a typo",
         "  ! 1 entry in the dead-letter stream app:event:dlq: see `admin.py dlq list`",
     ]
 
@@ -122,8 +124,10 @@ def test_info_shows_stream_groups_consumers_and_warns(r, server):
                 "entries_read": None,
                 "lag": 8,
                 "lag_source": "server",
+                "lag_at_least": False,
                 "trimmed_unread": 2,
                 "pending_trimmed": 0,
+                "pending_trimmed_at_least": False,
             },
             {
                 "name": "group1",
@@ -136,8 +140,10 @@ def test_info_shows_stream_groups_consumers_and_warns(r, server):
                 "entries_read": 6,
                 "lag": 4,
                 "lag_source": "server",
+                "lag_at_least": False,
                 "trimmed_unread": 0,
                 "pending_trimmed": 0,
+                "pending_trimmed_at_least": False,
             },
         ],
         "dead_letters": {"key": DLQ, "length": 1},
@@ -148,6 +154,14 @@ def test_info_shows_stream_groups_consumers_and_warns(r, server):
                 "consumer": None,
                 "count": 2,
                 "message": "group audit: 2 entries were trimmed or deleted before it read them",
+            },
+            {
+                "kind": "no_consumers",
+                "group": "audit",
+                "consumer": None,
+                "count": 8,
+                "message": "group audit has no consumers and 8 unread entries: it holds back `trim --safe`; "
+                "delete it with `admin.py group delete audit` if it is a typo",
             },
             {
                 "kind": "dead_letters",
@@ -168,13 +182,14 @@ def test_info_warns_about_idle_consumers_trimmed_pending_and_lag_beyond_length(r
     doc = admin_json("info", "--warn-idle", "200", url=server.url)  # c1: 300 ms idle, or 1.2s on a busy machine
     assert [(w["kind"], w["group"], w["consumer"], w["count"]) for w in doc["warnings"]] == [
         ("trimmed_unread", "audit", None, 2),
+        ("no_consumers", "audit", None, 8),
         ("idle_with_pending", "group1", "c1", 2),  # c2 is as idle but holds nothing; c3 is not idle
     ]
     assert doc["dead_letters"] == {"key": DLQ, "length": 0}
     assert re.fullmatch(
         r"consumer c1 of group group1 has been idle for (\d{3}ms|\d+\.\ds) holding 2 pending entries "
         r"\(gone\? see `admin\.py cleanup --help`\)",
-        doc["warnings"][1]["message"],
+        doc["warnings"][2]["message"],
     )
 
     # Trim past c1's pending entries and past what group1 has read.
@@ -184,6 +199,8 @@ def test_info_warns_about_idle_consumers_trimmed_pending_and_lag_beyond_length(r
     assert (group1["lag"], group1["trimmed_unread"], group1["pending_trimmed"]) == (4, 2, 2)
     assert [w["message"] for w in doc["warnings"]] == [
         "group audit: 8 entries were trimmed or deleted before it read them",
+        "group audit has no consumers and 2 unread entries: it holds back `trim --safe`; "
+        "delete it with `admin.py group delete audit` if it is a typo",
         "group group1: 2 entries were trimmed or deleted before it read them "
         "(its lag, 4, exceeds the stream's length, 2)",
         "group group1: 2 pending entries were trimmed from the stream before being acknowledged; their data is gone",
@@ -199,6 +216,7 @@ def test_info_healthy_stream_has_no_warnings_and_counts_lag_the_server_cannot(r,
     r.xreadgroup("g", "c1", {S: ">"}, count=6)
     r.xack(S, "g", *ids)
     r.xgroup_create(S, "later", id="$")
+    r.xgroup_createconsumer(S, "later", "c1")  # (a group without consumers and unread entries is warned about)
     for i in range(3):
         r.xadd(S, reading(i))
     r.xdel(S, ids[3])  # a hole: the server can no longer work out "later"'s lag
@@ -209,7 +227,7 @@ def test_info_healthy_stream_has_no_warnings_and_counts_lag_the_server_cannot(r,
     assert (later["name"], later["lag"], later["lag_source"], later["trimmed_unread"]) == ("later", 3, "counted", 0)
     got = admin("info", "--maxlen", "10", url=server.url)
     assert "  cap           MAXLEN 10, 80% full" in got.stdout
-    assert re.search(r"\n  later +0 +0 +\S+ +3 \(counted\)\n", got.stdout)
+    assert re.search(r"\n  later +1 +0 +\S+ +3 \(counted\)\n", got.stdout)
     assert got.stdout.endswith("Warnings\n  none\n")
 
 
@@ -242,6 +260,10 @@ def test_info_on_a_missing_stream_and_on_a_key_of_another_type(r, server):
         "dlq purge --yes",
         "trim --maxlen 1",
         "cleanup g --idle 1",
+        "group list",
+        "group create g",
+        "group rewind g 0",
+        "group delete g --yes",
     ],
 )
 def test_unreachable_server_is_one_line(command):
@@ -357,8 +379,12 @@ def test_dlq_list_and_show(r, server):
 
 
 def add_dead_letters(r, n: int) -> list[str]:
+    """n poison readings, each delivered to g/c1 and dead-lettered (only a pending entry is)."""
+    if not r.exists(S) or not any(g["name"] == b"g" for g in r.xinfo_groups(S)):
+        r.xgroup_create(S, "g", id="$", mkstream=True)
     for i in range(n):
         source = r.xadd(S, reading(i, temp="bad"))
+        r.xreadgroup("g", "c1", {S: ">"})
         dead_letter(
             r,
             dlq=DLQ,
@@ -413,36 +439,36 @@ def acl_user(r, name: str, *rules: str) -> None:
     )
 
 
-def test_dlq_replay_failing_after_the_re_add_loses_nothing(r, server):
-    """The removal from the dead-letter stream fails after the re-add succeeded: a duplicate, no loss."""
+def test_dlq_replay_refused_half_way_changes_nothing(r, server):
+    """The XADD back and the XDEL go in one MULTI/EXEC: a user who may do one but not the other, or
+    may not run MULTI at all, gets one line, and each dead letter is still where it was (never in
+    both places, never in neither)."""
     dead = add_dead_letters(r, 2)
-    before = r.xlen(S)
-    acl_user(r, "no-xdel", "+xadd")  # may add to the stream, may not delete from the dead letters
-    url = f"redis://no-xdel:pw-secret@127.0.0.1:{server.port}/0"
-    got = admin("dlq", "replay", "--all", url=url)
-    assert got.returncode == 1
-    new_id = r.xrevrange(S, count=1)[0][0].decode()
-    assert got.stderr.startswith(
-        f"Error: added {dead[0]} back to app:event as {new_id}, but could not remove "
-        f"it from app:event:dlq (the Redis user has no permission for this"
-    )
-    assert got.stderr.endswith(
-        f"it is in both now: do not replay it again, remove it with `admin.py dlq purge {dead[0]}`\n"
-    )
-    assert "pw-secret" not in got.stderr + got.stdout
-    assert [i.decode() for i, _ in r.xrange(DLQ)] == dead  # both still there: nothing lost
-    assert r.xlen(S) == before + 1  # the first one is back on the stream; the second was not tried
+    before = r.xrange(S)
 
-    acl_user(r, "no-xadd")  # cannot even add: nothing changes at all
-    got = admin("dlq", "replay", dead[1], url=f"redis://no-xadd:pw-secret@127.0.0.1:{server.port}/0")
-    assert got.returncode == 1
-    assert got.stderr.startswith(f"Error: could not add {dead[1]} back to app:event (the Redis user has no permission")
-    assert got.stderr.endswith("it is still in app:event:dlq\n")
-    assert r.xlen(S) == before + 1 and r.xlen(DLQ) == 2
+    def refused(user: str, *rules: str, ids=("--all",)):
+        acl_user(r, user, *rules)
+        got = admin("dlq", "replay", *ids, url=f"redis://{user}:pw-secret@127.0.0.1:{server.port}/0")
+        assert got.returncode == 1 and got.stdout == ""
+        assert got.stderr.count("\n") == 1 and "pw-secret" not in got.stderr
+        assert [i.decode() for i, _ in r.xrange(DLQ)] == dead and r.xrange(S) == before  # nothing changed
+        return got.stderr
 
-    got = admin("dlq", "purge", dead[0], "--yes", url=server.url)  # what the error said to do
-    assert (got.returncode, got.stdout) == (0, "deleted 1 dead letter from app:event:dlq\n")
-    assert [i.decode() for i, _ in r.xrange(DLQ)] == [dead[1]]
+    err = refused("no-xdel", "+xadd", "+multi", "+exec")  # may add to the stream, not delete dead letters
+    assert err.startswith(
+        f"Error: could not replay 2 dead letters from app:event:dlq to app:event, from {dead[0]} on "
+        "(the Redis user has no permission for this"
+    )
+    assert err.endswith("nothing of it changed: they are still there\n")
+    err = refused("no-xadd", "+xdel", "+multi", "+exec", ids=[dead[1]])  # the XDEL alone would lose it
+    assert err.startswith(f"Error: could not replay 1 dead letter from app:event:dlq to app:event, from {dead[1]} on")
+    err = refused("no-multi", "+xadd", "+xdel")  # without MULTI, Redis would run the XADD and XDEL one by one
+    assert err.startswith("Error: replay adds each dead letter back and removes it in one MULTI/EXEC, and the Redis ")
+    assert err.endswith("; nothing was changed\n")
+
+    got = admin("dlq", "replay", "--all", url=server.url)  # the default user may: all of them, once
+    assert got.returncode == 0 and got.stderr == "replayed 2 dead letters from app:event:dlq\n"
+    assert r.xlen(DLQ) == 0 and r.xlen(S) == len(before) + 2
 
 
 def test_dlq_purge_asks_first(r, server):

@@ -154,9 +154,16 @@ def test_info_json_totals_are_the_sums_of_the_shards_each_on_its_node(cluster, r
     assert [p["dead_letters"] for p in parts] == [{"key": d, "length": int(i % 3 == 0)} for i, d in enumerate(DLQS)]
     assert [(w["kind"], w["group"], w["count"]) for w in doc["warnings"]] == [
         ("trimmed_unread", "audit", 1),
+        ("no_consumers", "audit", 17),
         ("pending_trimmed", "g", 1),
         ("dead_letters", None, 4),
+        ("shards_without_group", "audit", 6),  # audit is on the even shards only
     ]
+    assert doc["warnings"][-1]["message"] == (
+        "shards 1, 3, 5, 7, 9, 11 of app:event have no group audit: their entries are read by no one in audit "
+        "(`admin.py group create audit --start-from 0` adds it there)"
+    )
+    assert doc["unsharded"] is None  # no group on the single key app:event
 
     got = admin("info", "--maxlen", "10", url=cluster.nodes[0].url)
     assert got.returncode == 0, got.stderr
@@ -183,7 +190,7 @@ def test_info_and_watch_on_a_sharded_stream_of_one_node(r, server):
     assert {p["node"] for p in doc["shards"]} == {f"127.0.0.1:{server.port}"}
     watch = spawn("admin.py", "watch", "--json", "--interval", "0.2", url=server.url)
     first = json.loads(watch.stdout.readline())
-    assert set(first) == {"stream", "groups", "dead_letters", "warnings", "shards", "rates"}
+    assert set(first) == {"stream", "groups", "dead_letters", "warnings", "unsharded", "shards", "rates"}
     assert first["stream"]["length"] == 42 and len(first["shards"]) == N
     r.xadd(KEYS[0], {"sensor_id": "sensor0"})
     r.xadd(KEYS[7], {"sensor_id": "sensor7"})
@@ -231,6 +238,10 @@ def test_shard_narrows_info_pending_range_and_dlq_to_one_shard(place):
         "dlq replay --all",
         "trim --maxlen 1",
         "cleanup g --idle 1",
+        "group list",
+        "group create g2",
+        "group rewind g 0",
+        "group delete g --yes",
     ],
 )
 def test_out_of_range_shard_is_one_usage_line_and_changes_nothing(place, command):

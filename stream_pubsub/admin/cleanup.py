@@ -7,7 +7,9 @@ some is removed only after they were handed to a running one (XCLAIM).
 from __future__ import annotations
 
 import click
+import redis.exceptions as rex
 
+from ..telling import UserError
 from .keys import shards_with_group
 from .output import duration, plural
 
@@ -35,47 +37,54 @@ def cleanup(connection, scope, group: str, *, idle: int, claim_to: str | None) -
     On a sharded stream each shard's group has its consumers of its own: each is looked at on its
     own shard (and counted there); --claim-to must be running on some shard.
     """
-    db, removed, kept, seen = connection.db, 0, 0, 0
     with connection.errors(key=scope.name):
-        found = shards_with_group(connection, scope, group)
-        members = {shard: {c["name"].decode(): c for c in db.xinfo_consumers(shard.key, group)} for shard in found}
-        if claim_to is not None:
-            names = list(dict.fromkeys(name for each in members.values() for name in each))
-            if claim_to not in names:
-                raise click.ClickException(
-                    f"--claim-to {claim_to}: no such consumer in group {group} "
-                    f"(its consumers: {', '.join(names) or 'none'})"
-                )
-            least = min(each[claim_to]["idle"] for each in members.values() if claim_to in each)
-            if least > idle:
-                raise click.ClickException(
-                    f"--claim-to {claim_to}: it has been idle for {duration(least)}; name a running consumer"
-                )
-        delete = db.register_script(DELETE_IF_NOTHING_PENDING)
-        for shard, each in members.items():
-            on = f" on {shard.key}" if scope.sharded else ""
-            seen += len(each)
-            for name, member in each.items():
-                if member["idle"] <= idle or name == claim_to:
-                    continue
-                held, how = member["pending"], f"idle {duration(member['idle'])}"
-                if held and claim_to is None:
-                    kept += 1
-                    click.echo(
-                        f"kept {name}{on} ({how}): it holds {plural(held, 'pending entry')}; "
-                        "--claim-to <a running consumer> hands them over first"
-                    )
-                    continue
-                moved = hand_over(db, shard.key, group, name, claim_to, idle) if held else 0
-                if delete(keys=[shard.key], args=[group, name]) == -1:
-                    kept += 1
-                    click.echo(f"kept {name}{on} ({how}): it is using its pending entries again")
-                    continue
-                removed += 1
-                handed = (
-                    f"its {plural(moved, 'pending entry')} handed to {claim_to} first" if held else "nothing pending"
-                )
-                click.echo(f"removed {name}{on} ({how}, {handed})")
+        try:
+            removed, kept, seen = remove_idle(connection, scope, group, idle=idle, claim_to=claim_to)
+        except rex.ReadOnlyError:  # (its text names the script's SHA: no use to anyone here)
+            raise UserError(f"Redis at {connection.where} is a read-only replica: run cleanup against its master")
     active = seen - removed - kept
     where = f" on {scope.label}, counted per shard" if scope.sharded else ""
     click.echo(f"group {group}{where}: removed {plural(removed, 'consumer')}, kept {kept}; {active} active left alone")
+
+
+def remove_idle(connection, scope, group: str, *, idle: int, claim_to: str | None) -> tuple[int, int, int]:
+    """(removed, kept, seen): the consumers removed, those kept because of their pending entries."""
+    db, removed, kept, seen = connection.db, 0, 0, 0
+    found = shards_with_group(connection, scope, group)
+    members = {shard: {c["name"].decode(): c for c in db.xinfo_consumers(shard.key, group)} for shard in found}
+    if claim_to is not None:
+        names = list(dict.fromkeys(name for each in members.values() for name in each))
+        if claim_to not in names:
+            raise click.ClickException(
+                f"--claim-to {claim_to}: no such consumer in group {group} "
+                f"(its consumers: {', '.join(names) or 'none'})"
+            )
+        least = min(each[claim_to]["idle"] for each in members.values() if claim_to in each)
+        if least > idle:
+            raise click.ClickException(
+                f"--claim-to {claim_to}: it has been idle for {duration(least)}; name a running consumer"
+            )
+    delete = db.register_script(DELETE_IF_NOTHING_PENDING)
+    for shard, each in members.items():
+        on = f" on {shard.key}" if scope.sharded else ""
+        seen += len(each)
+        for name, member in each.items():
+            if member["idle"] <= idle or name == claim_to:
+                continue
+            held, how = member["pending"], f"idle {duration(member['idle'])}"
+            if held and claim_to is None:
+                kept += 1
+                click.echo(
+                    f"kept {name}{on} ({how}): it holds {plural(held, 'pending entry')}; "
+                    "--claim-to <a running consumer> hands them over first"
+                )
+                continue
+            moved = hand_over(db, shard.key, group, name, claim_to, idle) if held else 0
+            if delete(keys=[shard.key], args=[group, name]) == -1:
+                kept += 1
+                click.echo(f"kept {name}{on} ({how}): it is using its pending entries again")
+                continue
+            removed += 1
+            handed = f"its {plural(moved, 'pending entry')} handed to {claim_to} first" if held else "nothing pending"
+            click.echo(f"removed {name}{on} ({how}, {handed})")
+    return removed, kept, seen

@@ -1,4 +1,5 @@
-"""`admin.py dlq`: read the dead-letter stream, replay what failed, purge what is hopeless.
+"""`admin.py dlq`: read the dead-letter stream and purge what is hopeless (replay.py puts dead
+letters back on their stream).
 
 The dead-letter format (original fields + dlq.* metadata) is in stream_pubsub/dead_letters.py.
 A sharded stream has a dead-letter stream per shard (scope.py): they are read merged by ID, and
@@ -7,13 +8,15 @@ each dead letter goes back to the shard it came from (its dlq.stream).
 
 from __future__ import annotations
 
+import heapq
+from itertools import chain, islice
+
 import click
-import redis.exceptions as rex
 
 from ..dead_letters import split
-from ..ids import next_id, parse_id
+from ..ids import next_id, parse_id, read_range
 from .keys import is_stream
-from .output import plural, table, text
+from .output import emit_streamed, plural, table, table_lines, text
 
 
 def dead_letter_doc(entry_id: bytes, fields: dict) -> dict:
@@ -33,34 +36,38 @@ def dead_letter_doc(entry_id: bytes, fields: dict) -> dict:
     }
 
 
-def listing(connection, scope, count: int) -> tuple[dict, str]:
-    """`dlq list`: (the document, the text) of the oldest `count` dead letters."""
-    db, length, rows = connection.db, 0, []
-    for shard in scope.shards:
-        if is_stream(connection, shard.dlq):
-            length += db.xlen(shard.dlq)
-            rows += [(shard, i, f) for i, f in db.xrange(shard.dlq, count=count + 1)]
-    rows.sort(key=lambda row: (parse_id(row[1]), row[0].index))
-    entries = [doc_in(scope, shard, i, f) for shard, i, f in rows[:count]]
-    doc = {"key": scope.dlq_name, "length": length, "entries": entries, "more": len(rows) > count}
-    lines = [f"{scope.dlq_label}: {plural(length, 'dead letter')}"]
-    if entries:
-        lines += table(
-            ["ID", "FROM", "GROUP/CONSUMER", "DELIVERIES", "ERROR"],
-            [
-                [
-                    e["id"],
-                    f"{e['stream']} {e['original_id']}",
-                    f"{e['group']}/{e['consumer']}",
-                    e["deliveries"],
-                    e["error"],
-                ]
-                for e in entries
-            ],
-        )
-    if doc["more"]:
-        lines.append(f"  ... more not shown (raise --count above {count})")
-    return doc, "\n".join(lines)
+def listing(connection, scope, count: int, as_json: bool) -> None:
+    """`dlq list`: the oldest `count` dead letters, printed as they are read (a page at a time)."""
+    with connection.errors(key=scope.dlq_name):
+        list_dead_letters(connection, scope, count, as_json)
+
+
+def list_dead_letters(connection, scope, count: int, as_json: bool) -> None:
+    db = connection.db
+    held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
+    length = sum(db.xlen(shard.dlq) for shard in held)
+
+    def of(shard):  # count + 1: one more tells that more follow
+        for entry_id, fields in read_range(db, shard.dlq, limit=count + 1):
+            yield parse_id(entry_id), shard.index, shard, entry_id, fields
+
+    rows = heapq.merge(*map(of, held), key=lambda row: row[:2])
+    entries = (doc_in(scope, shard, i, f) for _, _, shard, i, f in islice(rows, count))
+    if as_json:
+        more = lambda: {"more": next(rows, None) is not None}  # noqa: E731
+        emit_streamed({"key": scope.dlq_name, "length": length}, "entries", entries, more)
+        return
+    click.echo(f"{scope.dlq_label}: {plural(length, 'dead letter')}")
+    if (first := next(entries, None)) is not None:
+        headers = ["ID", "FROM", "GROUP/CONSUMER", "DELIVERIES", "ERROR"]
+        for line in table_lines(headers, (row_of(e) for e in chain([first], entries))):
+            click.echo(line)
+    if next(rows, None) is not None:
+        click.echo(f"  ... more not shown (raise --count above {count})")
+
+
+def row_of(e: dict) -> list:
+    return [e["id"], f"{e['stream']} {e['original_id']}", f"{e['group']}/{e['consumer']}", e["deliveries"], e["error"]]
 
 
 def doc_in(scope, shard, entry_id: bytes, fields: dict) -> dict:
@@ -98,9 +105,10 @@ def read_dead_letters(connection, scope, ids) -> list:
 
 def showing(connection, scope, entry_id: str) -> tuple[dict, str]:
     """`dlq show`: (the document, the text) of one dead letter in full."""
-    for shard in scope.shards:
-        is_stream(connection, shard.dlq)
-    [(shard, found_id, fields)] = read_dead_letters(connection, scope, [entry_id])
+    with connection.errors(key=scope.dlq_name):
+        for shard in scope.shards:
+            is_stream(connection, shard.dlq)
+        [(shard, found_id, fields)] = read_dead_letters(connection, scope, [entry_id])
     doc = doc_in(scope, shard, found_id, fields)
     about = [
         ["from", f"{doc['stream']}, entry {doc['original_id']}"],
@@ -117,50 +125,6 @@ def showing(connection, scope, entry_id: str) -> tuple[dict, str]:
         *table(["", ""], [[k, v] for k, v in doc["fields"].items()])[1:],
     ]
     return doc, "\n".join(lines)
-
-
-def replay(connection, scope, ids, replay_all: bool) -> None:
-    """`dlq replay`: add each dead letter back to its stream, then remove it here; say each."""
-    db, replayed, todo = connection.db, 0, []
-    with connection.errors(key=scope.dlq_name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
-        if not held:
-            raise click.ClickException(f"the dead-letter stream {scope.dlq_label} does not exist: nothing to replay")
-        if not replay_all:
-            todo = read_dead_letters(connection, scope, ids)
-        for shard in held if replay_all else ():  # up to the newest now: dead letters added meanwhile wait
-            newest = db.xrevrange(shard.dlq, count=1)
-            todo += [(shard, i, f) for i, f in (db.xrange(shard.dlq, "-", newest[0][0]) if newest else [])]
-    for shard, entry_id, fields in todo:
-        key = shard.dlq
-        meta, original = split(fields)
-        target = meta.get("stream") or shard.key
-        if not original:
-            click.echo(f"skipped {entry_id.decode()}: it has no original fields to add again", err=True)
-            continue
-        try:
-            new_id = db.xadd(target, original)
-        except rex.RedisError as exc:
-            maybe = (
-                ", and it may have been added again (look with `admin.py range`)"
-                if isinstance(exc, (rex.ConnectionError, rex.TimeoutError))
-                else ""
-            )
-            raise click.ClickException(
-                f"could not add {entry_id.decode()} back to {target} "
-                f"({connection.describe(exc, target)}); it is still in {key}{maybe}"
-            )
-        try:  # only now that it is safely back on its stream
-            db.xdel(key, entry_id)
-        except rex.RedisError as exc:
-            raise click.ClickException(
-                f"added {entry_id.decode()} back to {target} as {new_id.decode()}, but could not remove it from "
-                f"{key} ({connection.describe(exc, key)}); it is in both now: do not replay it again, remove it "
-                f"with `admin.py dlq purge {entry_id.decode()}`"
-            )
-        replayed += 1
-        click.echo(f"replayed {entry_id.decode()} (was {meta.get('id')}) to {target} as {new_id.decode()}")
-    click.echo(f"replayed {plural(replayed, 'dead letter')} from {scope.dlq_label}", err=True)
 
 
 def purge(connection, scope, ids, yes: bool) -> None:

@@ -8,50 +8,64 @@ several slots: on a cluster, tail waits on each shard in a thread of its own.
 
 from __future__ import annotations
 
+import heapq
 import json
 import queue
 import threading
 import time
+from itertools import islice
 
 import click
 import redis.exceptions as rex
 
-from ..ids import id_text, parse_id
+from ..ids import id_text, parse_id, read_range
 from ..stopping import Interrupt
 from .keys import is_stream
-from .output import entry_doc, entry_line, plural
+from .output import emit_streamed, entry_doc, entry_line, plural
 
 
 def show_range(connection, scope, start: str, end: str, *, count: int, reverse: bool, as_json: bool) -> None:
-    """Print the entries between two bounds (count 0: all), oldest first unless reverse."""
-    limit, rows = count + 1 if count else None, []
+    """Print the entries between two bounds (count 0: all), oldest first unless reverse.
+
+    Read a page at a time from each shard, merged by ID and printed as they come: a range of
+    millions neither blocks Redis with one huge reply nor piles up in memory here.
+    """
     with connection.errors(key=scope.name):
-        for shard in scope.shards:
-            if not is_stream(connection, shard.key):
-                continue
-            if reverse:
-                found = connection.db.xrevrange(shard.key, end, start, count=limit)
-            else:
-                found = connection.db.xrange(shard.key, start, end, count=limit)
-            rows += [
-                (entry_id, fields, shard.key if scope.sharded else None, shard.index) for entry_id, fields in found
-            ]
-    rows.sort(key=lambda row: (parse_id(row[0]), row[3]), reverse=reverse)
-    more = bool(count) and len(rows) > count
-    rows, rest = (rows[:count], rows[count:]) if count else (rows, [])
-    if as_json:
-        doc = {"stream": scope.name, "entries": [entry_doc(i, f, key) for i, f, key, _ in rows], "more": more}
-        click.echo(json.dumps(doc, indent=2))
-        return
-    for entry_id, fields, key, _ in rows:
-        click.echo(entry_line(entry_id, fields, key))
-    if not rows:
+        held = [shard for shard in scope.shards if is_stream(connection, shard.key)]
+        merged = merged_entries(connection, held, start, end, count=count, reverse=reverse, sharded=scope.sharded)
+        shown = islice(merged, count or None)
+        if as_json:
+            emit_streamed(
+                {"stream": scope.name},
+                "entries",
+                (entry_doc(i, f, key) for i, f, key, _ in shown),
+                lambda: {"more": next(merged, None) is not None},
+            )
+            return
+        last, n = None, 0
+        for entry_id, fields, key, _ in shown:
+            click.echo(entry_line(entry_id, fields, key))
+            last, n = entry_id, n + 1
+        following = next(merged, None) if count else None
+    if not n:
         click.echo(f"no entries in {scope.label} between {start} and {end}", err=True)
-    elif more:
-        last = rows[-1][0].decode()  # another shard holds this same ID, not shown yet: go on from it
-        after = f"'({last}'" if rest[0][0].decode() != last else last
+    elif following:
+        last = last.decode()  # another shard holds this same ID, not shown yet: go on from it
+        after = f"'({last}'" if following[0].decode() != last else last
         hint = f"{start} {after} --reverse" if reverse else f"{after} {end}"
         click.echo(f"(more entries follow: raise --count, or go on with `admin.py range {hint}`)", err=True)
+
+
+def merged_entries(connection, held, start: str, end: str, *, count: int, reverse: bool, sharded: bool):
+    """(ID, fields, shard key or None, shard index) of every shard, merged in ID order, read a
+    page at a time; count N: at most N + 1 from each shard (one more tells that more follow)."""
+
+    def of(shard):
+        limit = count + 1 if count else None
+        for entry_id, fields in read_range(connection.db, shard.key, start, end, reverse=reverse, limit=limit):
+            yield entry_id, fields, shard.key if sharded else None, shard.index
+
+    return heapq.merge(*map(of, held), key=lambda row: (parse_id(row[0]), row[3]), reverse=reverse)
 
 
 def tail(connection, scope, start: str, *, count: int, block: int, as_json: bool) -> None:

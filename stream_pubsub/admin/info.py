@@ -6,18 +6,22 @@ The numbers come from XINFO STREAM, XINFO GROUPS and XINFO CONSUMERS. Two of the
 - A group's lag (entries added to the stream that the group has not read yet) is reported by the
   server from Redis 7.0 on. It is nil when the server cannot work it out (a deleted entry after
   the group's position, or a group created at `$` that has not read since); then, and on 6.2, we
-  count the entries after the group's last-delivered ID ourselves (lag_source "counted").
+  count the entries after the group's last-delivered ID ourselves (lag_source "counted"). On a
+  stream of millions that count stops after ids.COUNT_LIMIT entries: "at least N"
+  (lag_at_least), so that info stays quick and watch refreshes on time.
 - Trimming (MAXLEN, MINID, XTRIM) removes entries whether or not a group has read them, silently.
   The sign is a group whose lag exceeds the stream's length; a group that had never read at all
   shows it only as a position (0-0) older than what the stream still holds.
+
+What looks wrong (the warnings) is in findings.py.
 """
 
 from __future__ import annotations
 
-from ..ids import count_entries, count_pending, id_text, parse_id
-from . import totals
-from .keys import is_stream
-from .output import duration, maybe, plural, table, were
+from ..ids import COUNT_LIMIT, count_pending, id_text, parse_id, split_at
+from . import findings, totals
+from .keys import stream_kind
+from .output import duration, maybe, plural, table
 
 
 # -- the whole picture -------------------------------------------------------------------------
@@ -25,58 +29,88 @@ def snapshot(connection, scope, cap: int | None, warn_idle_ms: int) -> dict:
     """The info document of the stream as it is now (scope.py: its shards and dead letters).
 
     One stream on one server: the document of that key, as it always was. Sharded, or on a
-    cluster: the totals over the shards, plus `shards`, each shard's own document and its node.
+    cluster: the totals over the shards, plus `shards`, each shard's own document and its node,
+    and (sharded) `unsharded`: groups still on the single key of the stream's name.
     """
     docs = [one(connection, shard.key, shard.dlq, cap, warn_idle_ms) for shard in scope.shards]
     if not scope.sharded and not connection.cluster:
-        return docs[0]
-    for shard, doc in zip(scope.shards, docs):
-        doc["node"] = connection.node_of(shard.key)
-    doc = totals.combine(scope.name, scope.dlq_name, docs, cap)
-    doc["warnings"] = find_warnings(doc, warn_idle_ms)
-    return {**doc, "shards": docs}
+        doc = docs[0]
+    else:
+        for shard, part in zip(scope.shards, docs):
+            part["node"] = connection.node_of(shard.key)
+        doc = totals.combine(scope.name, scope.dlq_name, docs, cap)
+        doc["warnings"] = findings.find_warnings(doc, warn_idle_ms)
+        if scope.sharded:
+            doc["unsharded"] = unsharded(connection, scope)
+        doc["shards"] = docs
+        doc["warnings"] += findings.layout_warnings(doc, scope)
+    doc["warnings"] += findings.eviction_warnings(connection, scope)
+    return doc
 
 
 def one(connection, stream: str, dlq: str, cap: int | None, warn_idle_ms: int) -> dict:
-    """The info document of one stream key."""
+    """The info document of one stream key: what every key needs asked in one round trip."""
+    with connection.db.pipeline(transaction=False) as pipe:
+        pipe.type(stream)
+        pipe.type(dlq)
+        pipe.xlen(dlq)
+        pipe.xinfo_stream(stream)  # an error if there is no stream, kept in its place in the reply
+        pipe.xinfo_groups(stream)
+        kind, dlq_kind, dlq_length, info, groups = pipe.execute(raise_on_error=False)
+    exists = stream_kind(connection, stream, kind)
+    for reply in (info, groups) if exists else ():
+        if isinstance(reply, Exception):
+            raise reply
     return gather(
         connection.db,
         stream,
-        exists=is_stream(connection, stream),
+        info=info if exists else None,
+        groups=groups if exists else [],
         dlq=dlq,
-        dlq_length=connection.db.xlen(dlq) if is_stream(connection, dlq) else 0,
+        dlq_length=dlq_length if stream_kind(connection, dlq, dlq_kind) else 0,
         cap=cap,
         warn_idle_ms=warn_idle_ms,
     )
 
 
-def gather(db, stream: str, *, exists: bool, dlq: str, dlq_length: int, cap: int | None, warn_idle_ms: int) -> dict:
-    """The info document: stream, groups (with their consumers), dead letters, warnings."""
+def gather(db, stream: str, *, info, groups, dlq: str, dlq_length: int, cap: int | None, warn_idle_ms: int) -> dict:
+    """The info document from XINFO STREAM and XINFO GROUPS (info None: no such stream), with
+    each group's consumers (one more round trip), dead letters and warnings."""
     doc = {
-        "stream": stream_view(db, stream, exists, cap),
+        "stream": stream_view(stream, info, cap),
         "groups": [],
         "dead_letters": {"key": dlq, "length": dlq_length},
         "warnings": [],
     }
-    if exists:
-        groups = db.xinfo_groups(stream)
+    if groups:
         with db.pipeline(transaction=False) as pipe:
             for group in groups:
                 pipe.xinfo_consumers(stream, group["name"])
             consumers = pipe.execute()
         doc["groups"] = [group_view(db, doc["stream"], group, members) for group, members in zip(groups, consumers)]
-    doc["warnings"] = find_warnings(doc, warn_idle_ms)
+    doc["warnings"] = findings.find_warnings(doc, warn_idle_ms)
     return doc
 
 
-def stream_view(db, stream: str, exists: bool, cap: int | None) -> dict:
+def unsharded(connection, scope) -> dict | None:
+    """The groups on the single key named like a sharded stream (`app:event` beside its shards),
+    which read nothing the producers add now; None if that key holds no stream or no group."""
+    if not scope.whole or connection.db.type(scope.stream) != b"stream":
+        return None
+    info, groups = connection.db.xinfo_stream(scope.stream), connection.db.xinfo_groups(scope.stream)
+    if not groups:
+        return None
+    doc = gather(connection.db, scope.stream, info=info, groups=groups, dlq="", dlq_length=0, cap=None, warn_idle_ms=0)
+    return {"key": scope.stream, "length": doc["stream"]["length"], "groups": doc["groups"]}
+
+
+def stream_view(stream: str, info: dict | None, cap: int | None) -> dict:
     view = dict.fromkeys(
         ("length", "first_id", "last_id", "last_generated_id", "entries_added", "removed", "max_deleted_id")
     )
-    view = {"key": stream, "exists": exists, **view, "cap": cap}
-    if not exists:
+    view = {"key": stream, "exists": info is not None, **view, "cap": cap}
+    if info is None:
         return view
-    info = db.xinfo_stream(stream)
     added = info.get("entries-added")  # 7.0+: every entry ever added, trimmed or not
     view.update(
         length=info["length"],
@@ -93,9 +127,11 @@ def stream_view(db, stream: str, exists: bool, cap: int | None) -> dict:
 def group_view(db, stream: dict, group: dict, members: list[dict]) -> dict:
     name = group["name"].decode()
     last = id_text(group["last-delivered-id"])
-    lag, source = group.get("lag"), "server"
-    if lag is None:  # 6.2, or the server cannot tell: count what is still there to read
-        lag, source = count_entries(db, stream["key"], "(" + last), "counted"
+    lag, source, unread = group.get("lag"), "server", None
+    if lag is None:  # 6.2, or the server cannot tell: count what is still there to read (up to a limit)
+        unread = split_at(db, stream["key"], last, stream["length"])
+        lag, source = unread.after, "counted"
+    trimmed_pending = pending_trimmed(db, stream, name, group["pending"])
     view = {
         "name": name,
         "consumers": [consumer_view(member) for member in members],
@@ -104,10 +140,12 @@ def group_view(db, stream: dict, group: dict, members: list[dict]) -> dict:
         "entries_read": group.get("entries-read"),
         "lag": lag,
         "lag_source": source,
+        "lag_at_least": unread is not None and not unread.exact,
         "trimmed_unread": None,
-        "pending_trimmed": pending_trimmed(db, stream, name, group["pending"]),
+        "pending_trimmed": trimmed_pending,
+        "pending_trimmed_at_least": COUNT_LIMIT <= trimmed_pending < group["pending"],
     }
-    view["trimmed_unread"] = trimmed_unread(db, stream, view)
+    view["trimmed_unread"] = trimmed_unread(db, stream, view, unread)
     return view
 
 
@@ -120,14 +158,15 @@ def consumer_view(member: dict) -> dict:
     }
 
 
-def trimmed_unread(db, stream: dict, group: dict) -> int | None:
+def trimmed_unread(db, stream: dict, group: dict, unread=None) -> int | None:
     """How many entries were trimmed (or deleted) before this group read them; None: unknown.
 
     Entries the group has not read = entries added after its position - entries still there
     after its position. Redis counts the first part (entries-added - entries-read, 7.0+);
     trimming removes from the old end, so a group whose position is older than the stream's
     first entry has all of the stream still to read. XTRIM does not move max-deleted-entry-id;
-    only XDEL does, so that one tells about holes in the middle.
+    only XDEL does, so that one tells about holes in the middle. `unread`: the count of what
+    is after its position (ids.Split), if the lag was counted already; unknown past the limit.
     """
     added = stream["entries_added"]
     if added is None:
@@ -143,71 +182,18 @@ def trimmed_unread(db, stream: dict, group: dict) -> int | None:
         read = 0  # a group that never read anything
     if read is None:
         return None
-    after = stream["length"] if behind else count_entries(db, stream["key"], "(" + group["last_delivered_id"])
-    return max(added - read - after, 0)
+    if behind:
+        return max(added - read - stream["length"], 0)
+    unread = unread or split_at(db, stream["key"], group["last_delivered_id"], stream["length"])
+    return max(added - read - unread.after, 0) if unread.exact else None
 
 
 def pending_trimmed(db, stream: dict, group: str, pending: int) -> int:
-    """Pending entries whose data is no longer in the stream (older than its first entry)."""
+    """Pending entries whose data is no longer in the stream (older than its first entry);
+    counted up to ids.COUNT_LIMIT (then: at least that many, unless that is all of them)."""
     if not pending or stream["first_id"] is None:
         return pending
-    return count_pending(db, stream["key"], group, "-", "(" + stream["first_id"])
-
-
-# -- what looks wrong ------------------------------------------------------------------------
-def warning(kind: str, message: str, *, group=None, consumer=None, count=None) -> dict:
-    return {"kind": kind, "group": group, "consumer": consumer, "count": count, "message": message}
-
-
-def find_warnings(doc: dict, warn_idle_ms: int) -> list[dict]:
-    found, stream = [], doc["stream"]
-    for group in doc["groups"]:
-        name, lost = group["name"], group["trimmed_unread"]
-        if lost:
-            why = ""
-            if group["lag_source"] == "server" and group["lag"] > stream["length"]:
-                why = f" (its lag, {group['lag']}, exceeds the stream's length, {stream['length']})"
-            found.append(
-                warning(
-                    "trimmed_unread",
-                    f"group {name}: {plural(lost, 'entry')} {were(lost)} trimmed or deleted before it read them{why}",
-                    group=name,
-                    count=lost,
-                )
-            )
-        for member in group["consumers"]:
-            if member["pending"] and member["idle_ms"] > warn_idle_ms:
-                found.append(
-                    warning(
-                        "idle_with_pending",
-                        f"consumer {member['name']} of group {name} has been idle for {duration(member['idle_ms'])} "
-                        f"holding {plural(member['pending'], 'pending entry')} (gone? see `admin.py cleanup --help`)",
-                        group=name,
-                        consumer=member["name"],
-                        count=member["pending"],
-                    )
-                )
-        if group["pending_trimmed"]:
-            found.append(
-                warning(
-                    "pending_trimmed",
-                    f"group {name}: {plural(group['pending_trimmed'], 'pending entry')} "
-                    f"{were(group['pending_trimmed'])} "
-                    "trimmed from the stream before being acknowledged; their data is gone",
-                    group=name,
-                    count=group["pending_trimmed"],
-                )
-            )
-    dead = doc["dead_letters"]
-    if dead["length"]:
-        found.append(
-            warning(
-                "dead_letters",
-                f"{plural(dead['length'], 'entry')} in the dead-letter stream {dead['key']}: see `admin.py dlq list`",
-                count=dead["length"],
-            )
-        )
-    return found
+    return count_pending(db, stream["key"], group, "-", "(" + stream["first_id"], limit=COUNT_LIMIT)
 
 
 # -- as text -----------------------------------------------------------------------------------
@@ -241,7 +227,7 @@ def render(doc: dict, rate: dict | None = None, scope=None) -> str:
         headers = ["GROUP", "CONSUMERS", "PENDING", "LAST DELIVERED", "LAG"] + (["ACKED/S"] if rate else [])
         rows = []
         for g in doc["groups"]:
-            lag = f"{g['lag']} (counted)" if g["lag_source"] == "counted" else str(g["lag"])
+            lag = lag_text(g) + " (counted)" * (g["lag_source"] == "counted")
             row = [g["name"], len(g["consumers"]), g["pending"], g["last_delivered_id"], lag]
             if rate:
                 row.append(maybe(rate["acknowledged_per_s"].get(g["name"])))
@@ -249,6 +235,9 @@ def render(doc: dict, rate: dict | None = None, scope=None) -> str:
         lines += table(headers, rows)
     else:
         lines.append("  none yet (`consumer.py GROUP CONSUMER` creates one)")
+    if doc.get("unsharded"):
+        on = ", ".join(f"{g['name']} (lag {lag_text(g)})" for g in doc["unsharded"]["groups"])
+        lines.append(f"  groups on the unsharded key {doc['unsharded']['key']}: {on}")
 
     members = [(g["name"], m) for g in doc["groups"] for m in g["consumers"]]
     if members:
@@ -284,11 +273,16 @@ def shards_table(docs: list[dict], scope) -> list[str]:
                 doc["node"],
                 doc["stream"]["length"] or 0,
                 sum(g["pending"] for g in groups),
-                sum(g["lag"] for g in groups),
+                lag_text(totals.group_total("", groups)) if groups else 0,
                 doc["dead_letters"]["length"],
             ]
         )
     return table(["SHARD", "KEY", "NODE", "LENGTH", "PENDING", "LAG", "DEAD LETTERS"], rows)
+
+
+def lag_text(group: dict) -> str:
+    """`12`, or `at least 100000` where counting stopped at the limit, or `?` (unknown)."""
+    return "at least " * group["lag_at_least"] + maybe(group["lag"])
 
 
 def inactive(ms: int | None) -> str:

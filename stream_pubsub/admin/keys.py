@@ -7,7 +7,14 @@ import click
 
 def is_stream(connection, key: str) -> bool:
     """True if the key holds a stream, False if it does not exist; any other type is an error."""
-    kind = connection.db.type(key).decode()
+    return stream_kind(connection, key, connection.db.type(key))
+
+
+def stream_kind(connection, key: str, kind) -> bool:
+    """is_stream for the reply of a TYPE sent in a pipeline (or the error that came instead)."""
+    if isinstance(kind, Exception):
+        raise kind
+    kind = kind.decode()
     if kind not in ("stream", "none"):
         raise click.ClickException(
             f"the key {key!r} at {connection.where} holds a {kind}, not a stream; left untouched"

@@ -1,10 +1,20 @@
-"""How admin.py prints: entries as text and JSON, tables, durations, counted nouns."""
+"""How admin.py prints: entries as text and JSON, tables, durations, counted nouns.
+
+What can be long (range, dlq list, pending) is printed as it is read, a page at a time: a JSON
+document with its one list written entry by entry (the same text json.dumps gives), a table
+whose column widths come from its first page.
+"""
 
 from __future__ import annotations
 
 import json
+import textwrap
+from collections.abc import Callable, Iterable
+from itertools import islice
 
 import click
+
+from ..ids import PAGE
 
 
 def text(value: bytes) -> str:
@@ -27,9 +37,42 @@ def emit(doc, as_json: bool, human: str) -> None:
 
 
 def table(headers: list[str], rows: list[list]) -> list[str]:
-    cells = [headers] + [[str(value) for value in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return ["  " + "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
+    return list(table_lines(headers, rows))
+
+
+def table_lines(headers: list[str], rows: Iterable[list]):
+    """The lines of a table as they come: the widths fit the first PAGE rows (a longer value
+    later only pushes its row's next columns to the right)."""
+    rows = iter(rows)
+    first = [headers] + [[str(value) for value in row] for row in islice(rows, PAGE)]
+    widths = [max(len(row[i]) for row in first) for i in range(len(headers))]
+    for row in first:
+        yield "  " + "  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip()
+    for row in rows:  # (a row with a cell more than the headers: that cell goes at its end)
+        cells = zip(row, [*widths, *[0] * (len(row) - len(widths))])
+        yield "  " + "  ".join(str(value).ljust(width) for value, width in cells).rstrip()
+
+
+def emit_streamed(head: dict, key: str, items: Iterable, tail: Callable[[], dict]) -> None:
+    """Print `{**head, key: [*items], **tail()}` as json.dumps(..., indent=2) would, each item as
+    soon as it comes; `tail()` is asked once the list is done (what only the end can tell)."""
+
+    def member(name, value, depth: int) -> str:
+        text = textwrap.indent(json.dumps(value, indent=2), "  " * depth).lstrip()
+        return f"{'  ' * depth}{json.dumps(name)}: {text}"
+
+    click.echo("{")
+    for name, value in head.items():
+        click.echo(member(name, value, 1) + ",")
+    click.echo(f"  {json.dumps(key)}: [", nl=False)
+    sep = "\n"
+    for item in items:
+        click.echo(sep + textwrap.indent(json.dumps(item, indent=2), "    "), nl=False)
+        sep = ",\n"
+    click.echo("\n  ]" if sep != "\n" else "]", nl=False)
+    for name, value in tail().items():
+        click.echo(",\n" + member(name, value, 1), nl=False)
+    click.echo("\n}")
 
 
 def duration(ms: int) -> str:

@@ -1,20 +1,30 @@
 """`admin.py pending`: the entries a group delivered that nobody has acknowledged yet (XPENDING).
 
 On a sharded stream the group is the same-named group of each shard: its entries are merged
-oldest first (by ID), each naming the shard key that holds it.
+oldest first (by ID), each naming the shard key that holds it. The entries are read a page at a
+time (XPENDING with COUNT) and printed as they come, so --count 1000000 needs no more memory
+than --count 100.
 """
 
 from __future__ import annotations
 
+import heapq
+from itertools import chain, islice
+
 import click
 
-from ..ids import parse_id
+from ..ids import PAGE, parse_id
 from .keys import shards_with_group
-from .output import duration, plural, table
+from .output import duration, emit_streamed, plural, table_lines
 
 
-def pending(connection, scope, group: str, *, consumer: str | None, min_idle: int, count: int) -> dict:
-    """The pending document: the group's total, per consumer, and the oldest `count` entries."""
+def pending(connection, scope, group: str, *, consumer: str | None, min_idle: int, count: int, as_json: bool) -> None:
+    """Print the group's total, per consumer, and the oldest `count` entries (with filters)."""
+    with connection.errors(key=scope.name):
+        show(connection, scope, group, consumer=consumer, min_idle=min_idle, count=count, as_json=as_json)
+
+
+def show(connection, scope, group: str, *, consumer: str | None, min_idle: int, count: int, as_json: bool) -> None:
     db = connection.db
     found = shards_with_group(connection, scope, group)
     total, per_consumer, members = 0, {}, {}
@@ -29,63 +39,77 @@ def pending(connection, scope, group: str, *, consumer: str | None, min_idle: in
         raise click.ClickException(
             f"no consumer {consumer!r} in group {group!r} (its consumers: {', '.join(members) or 'none'})"
         )
-    rows = [
-        (shard, row)
-        for shard in found
-        for row in db.xpending_range(
-            shard.key, group, "-", "+", count + 1, consumername=consumer, idle=min_idle or None
-        )
-    ]
-    rows.sort(key=lambda pair: (parse_id(pair[1]["message_id"]), pair[0].index))
-    more, rows = len(rows) > count, rows[:count]
-    with db.pipeline(transaction=False) as pipe:  # is each entry's data still in the stream?
-        for shard, row in rows:
-            pipe.xrange(shard.key, row["message_id"], row["message_id"], count=1)
-        present = pipe.execute() if rows else []
-    entries = [
-        {
-            "id": row["message_id"].decode(),
-            "consumer": row["consumer"].decode(),
-            "idle_ms": row["time_since_delivered"],
-            "deliveries": row["times_delivered"],
-            "in_stream": bool(hit),
-            **({"stream": shard.key} if scope.sharded else {}),
-        }
-        for (shard, row), hit in zip(rows, present)
-    ]
-    return {
+
+    def of(shard):  # XPENDING a page at a time; count + 1: one more tells that more follow
+        start, left = "-", count + 1
+        while left:
+            want = min(PAGE, left)
+            rows = db.xpending_range(shard.key, group, start, "+", want, consumername=consumer, idle=min_idle or None)
+            yield from ((parse_id(row["message_id"]), shard.index, shard, row) for row in rows)
+            if len(rows) < want:
+                return
+            left, start = left - want, "(" + rows[-1]["message_id"].decode()
+
+    rows = heapq.merge(*map(of, found), key=lambda row: row[:2])
+    entries = with_data(db, scope, (row[2:] for row in islice(rows, count)))
+    more = lambda: next(rows, None) is not None  # noqa: E731
+    head = {
         "stream": scope.name,
         "group": group,
         "pending": total,
         "consumers": dict(sorted(per_consumer.items())) if scope.sharded else per_consumer,
         "filters": {"consumer": consumer, "min_idle_ms": min_idle},
-        "entries": entries,
-        "more": more,
     }
+    if as_json:
+        emit_streamed(head, "entries", entries, lambda: {"more": more()})
+    else:
+        render(head, entries, more, count, scope)
 
 
-def render(doc: dict, count: int, scope) -> str:
-    consumer, min_idle, entries = doc["filters"]["consumer"], doc["filters"]["min_idle_ms"], doc["entries"]
-    holders = ", ".join(f"{name} {n}" for name, n in doc["consumers"].items())
-    lines = [
-        f"group {doc['group']} on {scope.label}: {plural(doc['pending'], 'pending entry')}"
+def with_data(db, scope, rows):
+    """Each pending entry's document, with whether its data is still in the stream (XRANGE of its
+    ID, a page of them per pipeline)."""
+    while page := list(islice(rows, PAGE)):
+        with db.pipeline(transaction=False) as pipe:
+            for shard, row in page:
+                pipe.xrange(shard.key, row["message_id"], row["message_id"], count=1)
+            present = pipe.execute()
+        for (shard, row), hit in zip(page, present):
+            yield {
+                "id": row["message_id"].decode(),
+                "consumer": row["consumer"].decode(),
+                "idle_ms": row["time_since_delivered"],
+                "deliveries": row["times_delivered"],
+                "in_stream": bool(hit),
+                **({"stream": shard.key} if scope.sharded else {}),
+            }
+
+
+def render(head: dict, entries, more, count: int, scope) -> None:
+    """The text: a line about the group, the table as it comes (a DATA column if its first page
+    has an entry whose data is gone; a later one is marked at the end of its row)."""
+    consumer, min_idle = head["filters"]["consumer"], head["filters"]["min_idle_ms"]
+    holders = ", ".join(f"{name} {n}" for name, n in head["consumers"].items())
+    click.echo(
+        f"group {head['group']} on {scope.label}: {plural(head['pending'], 'pending entry')}"
         + (f" ({holders})" if holders else "")
-    ]
+    )
+    first = list(islice(entries, PAGE))
+    gone, sharded, shown = any(not e["in_stream"] for e in first), scope.sharded, 0
+
+    def row(e: dict) -> list:
+        nonlocal shown
+        shown += 1
+        data = ["" if e["in_stream"] else "trimmed away"] * (gone or not e["in_stream"])
+        return [e["id"], *[e.get("stream")] * sharded, e["consumer"], duration(e["idle_ms"]), e["deliveries"], *data]
+
+    if first:
+        headers = ["ID"] + ["SHARD"] * sharded + ["CONSUMER", "IDLE", "DELIVERIES"] + ["DATA"] * gone
+        for line in table_lines(headers, map(row, chain(first, entries))):
+            click.echo(line)
     filters = [f"consumer {consumer}"] * bool(consumer) + [f"idle at least {duration(min_idle)}"] * bool(min_idle)
+    following = more()
     if filters:
-        lines.append(f"  only {', '.join(filters)}: {len(entries)}{'+' if doc['more'] else ''}")
-    if entries:
-        gone, sharded = any(not e["in_stream"] for e in entries), scope.sharded
-        lines += table(
-            ["ID"] + ["SHARD"] * sharded + ["CONSUMER", "IDLE", "DELIVERIES"] + ["DATA"] * gone,
-            [
-                [e["id"]]
-                + [e.get("stream")] * sharded
-                + [e["consumer"], duration(e["idle_ms"]), e["deliveries"]]
-                + ["" if e["in_stream"] else "trimmed away"] * gone
-                for e in entries
-            ],
-        )
-    if doc["more"]:
-        lines.append(f"  ... more not shown (raise --count above {count})")
-    return "\n".join(lines)
+        click.echo(f"  only {', '.join(filters)}: {shown}{'+' if following else ''}")
+    if following:
+        click.echo(f"  ... more not shown (raise --count above {count})")

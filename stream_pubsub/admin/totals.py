@@ -82,8 +82,10 @@ def group_total(name: str, groups: list[dict]) -> dict:
         "entries_read": read,
         "lag": total(g["lag"] for g in groups),
         "lag_source": "counted" if any(g["lag_source"] == "counted" for g in groups) else "server",
+        "lag_at_least": any(g["lag_at_least"] for g in groups),
         "trimmed_unread": total(g["trimmed_unread"] for g in groups),
         "pending_trimmed": sum(g["pending_trimmed"] for g in groups),
+        "pending_trimmed_at_least": any(g["pending_trimmed_at_least"] for g in groups),
     }
 
 

@@ -22,6 +22,7 @@ def watch(connection, *, scope, cap, warn_idle: int, as_json: bool, interval: fl
     try:
         with connection.errors(key=scope.name):
             while not interrupt:
+                started = time.monotonic()
                 try:
                     doc = info.snapshot(connection, scope, cap, warn_idle)
                 except connection.transient as exc:
@@ -41,8 +42,8 @@ def watch(connection, *, scope, cap, warn_idle: int, as_json: bool, interval: fl
                     click.echo(f"{time.strftime('%H:%M:%S')}  every {interval:g}s, Ctrl-C to stop\n")
                     click.echo(info.render(doc, rate, scope) + "\n")
                 before = (now, doc)
-                with interrupt.waiting():
-                    time.sleep(interval)
+                with interrupt.waiting():  # every --interval from the start of one refresh to the next
+                    time.sleep(max(interval - (time.monotonic() - started), 0))
     except KeyboardInterrupt:
         pass
 
