@@ -20,6 +20,7 @@ import redis.exceptions as rex
 from .. import metric_names as names
 from ..connection import connect
 from ..stopping import Interrupt
+from ..telling import UserError, say
 from . import scrape
 from .scope import UsageLine
 
@@ -96,7 +97,7 @@ def serve_until_stopped(server, registry, what: str, address: str) -> None:
     from ..metrics_http import serve
 
     serve(server, registry)
-    click.echo(f"serving the metrics of {what} on {address}/metrics (read at every scrape); Ctrl-C to stop", err=True)
+    say(f"serving the metrics of {what} on {address}/metrics (read at every scrape); Ctrl-C to stop")
     interrupt = Interrupt()
     try:
         with interrupt.waiting():
@@ -123,33 +124,25 @@ class Exporter:
 
     def read_or_exit(self) -> list[scrape.Sample]:
         with self.connection.errors():
-            try:
-                return self.read()
-            except scrape.ScrapeError as exc:
-                raise click.ClickException(str(exc)) from None
+            return self.read()
 
     def collect(self):
         with self.lock:
             try:
                 samples, up = self.read(), 1
                 if self.trouble:
-                    click.echo(f"reading Redis at {self.connection.where} again", err=True)
+                    say(f"reading Redis at {self.connection.where} again")
                 self.trouble = None
-            except (rex.RedisError, rex.RedisClusterException, scrape.ScrapeError, click.ClickException) as exc:
+            except (rex.RedisError, rex.RedisClusterException, UserError) as exc:
                 samples, up = [], 0
                 self.say(exc)
         yield from families(samples + [scrape.Sample(names.REDIS_UP, {}, up)])
 
     def say(self, exc: Exception) -> None:
         """Why this scrape has no data, on stderr, once until it changes."""
-        if isinstance(exc, click.ClickException):
-            line = exc.message
-        elif isinstance(exc, scrape.ScrapeError):
-            line = str(exc)
-        else:
-            line = self.connection.describe(exc)
+        line = str(exc) if isinstance(exc, UserError) else self.connection.describe(exc)
         if line != self.trouble:
-            click.echo(f"{line}; answering redis_up 0 until it can be read", err=True)
+            say(f"{line}; answering redis_up 0 until it can be read")
         self.trouble = line
         if self.connection.cluster and isinstance(exc, self.connection.transient):
             try:  # a failover: learn the new masters before the next scrape

@@ -23,16 +23,13 @@ import redis.exceptions as rex
 
 from .. import metric_names as m
 from ..ids import count_entries, parse_id
+from ..telling import UserError
 from .scope import Scope, Shard, scope
 
 PENDING_LOOKED_AT = 100  # the oldest pending entries XPENDING returns per group and scrape
 WILDCARD = re.compile(r"[*?\[]")  # a --stream with one of these is a pattern (SCAN MATCH)
 SHARD_KEY = re.compile(r"^(?P<stream>.+):\{shard\d+-\d+\}$")  # shards.py's keys: <stream>:{shard<i>-<k>}
 MOVING = (rex.AskError, rex.TryAgainError)  # a cluster's slot is elsewhere now (MovedError is an AskError)
-
-
-class ScrapeError(Exception):
-    """A key that cannot be read as a stream; the text is the sentence for the user."""
 
 
 @dataclass
@@ -167,7 +164,7 @@ def present(connection, reply, key: str):
     if str(reply) == "no such key" or str(reply).startswith("NOGROUP"):
         return None
     if isinstance(reply, rex.ResponseError) and not isinstance(reply, MOVING):
-        raise ScrapeError(connection.describe(reply, key))
+        raise UserError(connection.describe(reply, key))
     raise reply
 
 
