@@ -93,6 +93,8 @@ class Publisher:
         WAIT's answer; None: the connection was lost before it came."""
         ids = [r for r in replies if not isinstance(r, Exception)]
         if len(ids) == len(replies):  # all stored, the usual case
+            if self.full_since is not None and ids:  # a whole batch taken: Redis has room again
+                self.room_again()
             if ids:
                 self.confirm(ids, replicas, readings)
             return []
@@ -106,8 +108,6 @@ class Publisher:
         """Stored: counted and printed; with --wait-replicas, once WAIT says that enough replicas
         have them. `replicas` None: WAIT's reply was lost with the connection; WAIT covers every
         earlier write on that server, so the WAIT after the next XADD confirms these (`awaiting`)."""
-        if self.full_since is not None:
-            self.room_again()
         if isinstance(replicas, Exception):  # WAIT refused (not allowed for this user, say)
             raise replicas
         if replicas is None and self.wait_replicas:
@@ -136,11 +136,11 @@ class Publisher:
         which = f"message {ids[0].decode()}" if one else f"{len(ids)} messages {ids[0].decode()}..{ids[-1].decode()}"
         n = self.wait_replicas
         why = (
-            "the connection was lost before WAIT answered"
+            ": the connection was lost before WAIT answered"
             if replicas is None
-            else f"within {self.wait_ms} ms (only {replicas} had {'it' if one else 'them'})"
+            else f" within {self.wait_ms} ms (only {replicas} had {'it' if one else 'them'})"
         )
-        self.say(f"{which} stored but not confirmed by {n} replica{'s' * (n != 1)} {why}; not counted as sent")
+        self.say(f"{which} stored but not confirmed by {n} replica{'s' * (n != 1)}{why}; not counted as sent")
 
     def wait_if_full(self, exc: Exception) -> None:
         """Redis at maxmemory refuses writes with OOM: wait and retry, saying so once a run; Ctrl-C
@@ -164,7 +164,7 @@ class Publisher:
     def room_again(self) -> None:
         waited = time.monotonic() - self.full_since
         self.full_for, self.full_since = self.full_for + waited, None
-        if not self.said_room:  # once: a batch partly stored, then refused again, would say it every time
+        if not self.said_room:  # once: Redis at the edge of full has room, then none, many times
             self.said_room = True
             self.say(f"Redis has room again after {waited:.1f}s")
 
@@ -236,6 +236,8 @@ class Publisher:
         --wait-replicas the batch ends with WAIT (one reading with --interval: XADD then WAIT).
         Not patient: a server that goes away is an error now (the first reading of a run).
         """
+        if self.last_id is None and self.readable:  # once a run: producer.py has done it before its first reading
+            self.begin()
         batches = self.batches(make_reading, count, entry_id)
         readings, packed, upcoming = [], b"", None
         unsure = []  # sent, but the connection was lost before Redis answered them

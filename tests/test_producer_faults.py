@@ -256,3 +256,50 @@ def test_a_slot_moved_to_a_master_that_does_not_answer_yet_is_waited_for(own_clu
     assert len(stored) == count and ids == stored
     assert summary(err) == (count, "")
     assert cluster.owner(slot) is target
+
+
+@pytest.mark.parametrize("path", ["bulk", "interval"])
+def test_an_xadd_answered_whose_wait_is_lost_is_not_added_again(own_server, tmp_path, path):
+    """--wait-replicas 1 with a replica frozen: the XADDs are answered and WAIT waits; then the
+    producer's connection is killed. The readings are in the stream: found there, not added
+    again; nothing confirms them any more, so they are said not confirmed, and it exits 1."""
+    master = own_server()
+    replica = own_server("--replicaof", "127.0.0.1", str(master.port))
+    r = redis.Redis.from_url(master.url)
+    wait_for(lambda: r.info("replication")["connected_slaves"] == 1, what="the replica")
+    args = ["--count", 3] if path == "bulk" else ["--count", 2, "--interval", 1]
+    if path == "interval":
+        p = Producer(tmp_path, "s1", *args, "--wait-replicas", 1, "--wait-timeout", 8000, url=master.url)
+        wait_for(lambda: p.out.read_text(), what="the first reading, confirmed")
+    replica.process.send_signal(signal.SIGSTOP)
+    try:
+        if path == "bulk":
+            p = Producer(tmp_path, "s1", *args, "--wait-replicas", 1, "--wait-timeout", 8000, url=master.url)
+        wait_for(lambda: r.info("clients")["blocked_clients"] == 1, what="the producer to wait in WAIT")
+        stored = r.xlen(STREAM)
+        assert r.client_kill_filter(_type="normal", skipme=True) == 1
+        code, err = p.wait(timeout=30)
+    finally:
+        replica.process.send_signal(signal.SIGCONT)
+
+    assert code == 1, err
+    assert "lost Redis at" in err and "Traceback" not in err
+    if path == "bulk":
+        assert stored == 3 and printed(p.out) == []
+        assert re.search(
+            r"^3 messages \d+-\d+\.\.\d+-\d+ stored but not confirmed by 1 replica: the connection was lost before "
+            r"WAIT answered; not counted as sent$",
+            err,
+            re.M,
+        ), err
+        assert summary(err) == (0, "; 3 stored but not confirmed by 1 replicas")
+    else:
+        assert stored == 2 and len(printed(p.out)) == 1
+        assert re.search(
+            r"^message \d+-\d+ stored but not confirmed by 1 replica: the connection was lost before WAIT answered; "
+            r"not counted as sent$",
+            err,
+            re.M,
+        ), err
+        assert summary(err) == (1, "; 1 stored but not confirmed by 1 replicas")
+    assert r.xlen(STREAM) == stored  # found in the stream: not added again
