@@ -20,7 +20,7 @@ from walrus.containers import Stream
 
 from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection
-from stream_pubsub.publishing import Publisher
+from stream_pubsub.publishing import Publisher, Stopped, id_error, id_refused, id_warning
 from stream_pubsub.reading import make_reading
 from stream_pubsub.stopping import Stop, StopNow
 
@@ -31,31 +31,31 @@ ID_PATTERN = re.compile(r"^\d+(-(\d+|\*))?$")
 def send_one(publisher: Publisher, reading: dict[str, str], entry_id: str = "*", *, patient: bool = True) -> None:
     """One XADD, the tutorial's `stream.add(reading)`. Patient: retried until stored (Redis down,
     restarting, full, or a cluster's slot moving); otherwise a server that is down is an error now."""
+    if publisher.wait_replicas:  # XADD, then WAIT until N replicas have it (or the timeout): as a batch of one
+        return publisher.send_many(lambda: reading, 1, entry_id=entry_id, patient=patient)
     stream = Stream(publisher.connection.db, publisher.stream)  # walrus, as in the tutorial
+    unsure = False  # sent, but the connection was lost before Redis answered
     while True:
         try:
-            if publisher.wait_replicas:  # XADD, then WAIT until N replicas have it (or the timeout)
-                new_id, replicas = publisher.add_confirmed(reading, entry_id)
-                if replicas < publisher.wait_replicas:
-                    return publisher.not_confirmed([new_id], replicas)
-                break
+            # The XADD may have been stored and only its reply lost: look before sending it again.
+            if unsure and not publisher.find_stored([reading]):
+                return  # it was stored: counted and printed
+            unsure = True
             # XADD <stream> [MAXLEN ~ N] * field value ...: Redis stores the reading and answers
             # with the ID it gave it, <milliseconds>-<sequence> (`*` asks Redis to choose).
             new_id = stream.add(reading, id=entry_id, maxlen=publisher.maxlen, approximate=publisher.approximate)
-            break
+            return publisher.account([reading], [new_id])  # prints "message <id> sent"
         except publisher.connection.transient as exc:
             if not patient and not isinstance(exc, rex.BusyLoadingError):
                 raise  # down at start: say so now; restarting (LOADING): wait for it
-            # The XADD may have been stored and only its reply lost: sending it again can
-            # store it twice (at-least-once), never zero times.
             publisher.connection.wait_until_back(publisher.stop, exc)
         except rex.ResponseError as exc:
+            unsure = False  # refused (full, or the slot moved): not stored
             if not patient:
                 raise
             publisher.wait_if_full(exc)
         if publisher.stop:
-            raise click.ClickException(f"stopped before Redis stored the reading; {publisher.sent} sent")
-    publisher.stored([new_id])  # prints "message <id> sent"
+            raise publisher.stopped("unreachable", unknown=int(unsure))
 
 
 def _fields(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
@@ -68,6 +68,10 @@ def _fields(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 def _entry_id(ctx, param, value: str | None) -> str | None:
     if value is not None and not ID_PATTERN.match(value):
         raise click.BadParameter("use <milliseconds>-<sequence>, like 1700000000000-0")
+    if value is not None and (why := id_refused(value)):
+        raise click.BadParameter(f"{value}: {why}")
+    if value is not None and (warning := id_warning(value)):
+        click.echo(warning, err=True)
     return value
 
 
@@ -96,7 +100,9 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
     "entry_id",
     default=None,
     callback=_entry_id,
-    help="Set the entry ID yourself (one reading); it must be greater than the stream's last ID.",
+    help="Set the entry ID yourself (one reading): <ms>-<seq>, <ms>-* or <ms>, greater than the stream's last "
+    "ID. Each number at most 2**64-1; the milliseconds below it and the sequence too (nothing could follow). "
+    "More than a day ahead of now: said, and sent.",
 )
 @click.option(
     "--field",
@@ -111,26 +117,19 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
     default=0,
     type=click.IntRange(min=0),
     help="Count a reading as sent only once this many replicas have it (WAIT); not confirmed in time: said, "
-    "and the producer exits 1 at the end.",
+    "and the producer exits 1 at the end. The connection waits up to --wait-timeout longer for replies.",
 )
 @click.option(
-    "--wait-timeout", default=1000, show_default=True, type=click.IntRange(min=1), help="WAIT's timeout, in ms."
+    "--wait-timeout",
+    "wait_ms",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="WAIT's timeout, in ms.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; one summary at the end.")
 def main(
-    sensor,
-    redis_url,
-    stream,
-    shards,
-    count,
-    interval,
-    maxlen,
-    exact,
-    entry_id,
-    fields,
-    wait_replicas,
-    wait_timeout,
-    quiet,
+    sensor, redis_url, stream, shards, count, interval, maxlen, exact, entry_id, fields, wait_replicas, wait_ms, quiet
 ):
     """Publish random readings of SENSOR (temp, humidity) to the stream.
 
@@ -140,54 +139,59 @@ def main(
         python producer.py sensor3 --count 100000 --quiet         # pipelined, fast
 
     Redis gives each reading an ID (milliseconds-sequence) and prints it: "message <id> sent".
+    A reading whose reply was lost with the connection is looked for in the stream before it is
+    sent again. Ctrl-C (or SIGTERM) stops after the batch in hand, exit 0; while Redis is down or
+    full it stops at once, saying what was stored and what was not, exit 1; a second Ctrl-C quits
+    at once, exit 130.
     """
     if entry_id is not None and count != 1:
         raise click.UsageError("--id sets the ID of one reading; use it with --count 1")
     if exact and maxlen is None:
         raise click.UsageError("--exact goes with --maxlen")
-    stop, connection = Stop(), Connection(redis_url)
+    # WAIT blocks on the server for up to --wait-timeout: the socket must wait as long, or more.
+    stop, connection = Stop(), Connection(redis_url, read_timeout=wait_ms / 1000 if wait_replicas else 0)
     reading = partial(make_reading, sensor, fields)  # a new random reading each time it is called
-    started = time.monotonic()
+    bulk, started = not (count == 1 or interval or count == 0), time.monotonic()
+    # A progress line on stderr: for a person at a terminal, and not between `message` lines there.
+    progress = bulk and sys.stderr.isatty() and (quiet or not sys.stdout.isatty())
+    more = dict(count=count, wait_replicas=wait_replicas, wait_ms=wait_ms, progress=progress)
     try:
         with connection.errors(key=stream):
             connection.check()  # fails fast, in one line, if Redis is down; notices a cluster
             # With --shards N the reading goes to its sensor's shard (stream_pubsub/shards.py).
             n = sharding.resolve(connection.db, stream, shards, where=connection.where)
             key = sharding.keys(stream, n)[sharding.route(sensor, n)]
-            publisher = Publisher(connection, stream=key, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop,
-                                  wait_replicas=wait_replicas, wait_ms=wait_timeout)  # fmt: skip
+            publisher = Publisher(connection, stream=key, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop, **more)
             try:
-                if count == 1 or interval or count == 0:
+                publisher.begin()  # the stream's last ID: where to look if a reply is lost
+                if not bulk:
                     # The first reading fails fast: a server that is down now is an error, not a wait.
                     send_one(publisher, reading(), entry_id or "*", patient=False)
-                    while not stop and (count == 0 or publisher.sent + publisher.unconfirmed < count):
+                    while not stop and (count == 0 or publisher.stored_count < count):
                         stop.sleep(interval)
                         if not stop:  # Ctrl-C during the wait: nothing more to send
                             send_one(publisher, reading())
                 else:
                     publisher.send_many(reading, count)
             except rex.ResponseError as exc:
-                _explain_id_error(exc, entry_id)
+                if entry_id is not None and (why := id_error(str(exc), entry_id)):
+                    raise click.ClickException(why) from None
+                raise
+            except Stopped:  # Ctrl-C while Redis was down or full: the error says what was stored
+                publisher.finish(full=False)
                 raise
     except StopNow:
         sys.exit(130)
+    publisher.finish()
     if quiet or count != 1 or publisher.unconfirmed:
         elapsed, sent, missed = time.monotonic() - started, publisher.sent, publisher.unconfirmed
         not_confirmed = f"; {missed} stored but not confirmed by {wait_replicas} replicas" if missed else ""
-        click.echo(f"sent {sent} readings from {sensor} to {publisher.stream} in {elapsed:.2f}s "
-                   f"({sent / max(elapsed, 1e-9):.0f}/s){not_confirmed}", err=True)  # fmt: skip
+        rate = f"{sent / max(elapsed, 1e-9):.0f}/s"
+        click.echo(
+            f"sent {sent} readings from {sensor} to {publisher.stream} in {elapsed:.2f}s ({rate}){not_confirmed}",
+            err=True,
+        )
     sys.exit(1 if publisher.unconfirmed else 0)
-
-
-def _explain_id_error(exc: rex.ResponseError, entry_id: str | None) -> None:
-    text = str(exc)
-    if entry_id is not None and "equal or smaller" in text:
-        raise click.ClickException(
-            f"ID {entry_id} is not greater than the last ID in the stream; "
-            "a manual ID must be greater than every ID before it"
-        ) from None
-    if entry_id is not None and "greater than 0-0" in text:
-        raise click.ClickException("ID 0-0 is not allowed; the smallest ID is 0-1") from None
 
 
 if __name__ == "__main__":

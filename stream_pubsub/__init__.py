@@ -6,6 +6,7 @@
     ids.py           stream IDs (<milliseconds>-<sequence>) and counting ranges
     reading.py       a sensor reading: making one, checking one
     publishing.py    adding readings: what Redis stored or refused, the pipelined bulk path
+    lost_replies.py  a reply lost with the connection: which readings Redis stored all the same
     settings.py      a consumer's settings, and every period derived from --claim-idle
     presence.py      one process per consumer name (CLIENT SETNAME / CLIENT LIST)
     group.py         a consumer group: creating it, noticing it is gone, re-reading own pending

@@ -240,7 +240,10 @@ class Connection:
         """PING; on a cluster: learn the slots anew, then PING every master and ask it whether the
         cluster is ok (a master is missing, and the cluster down, until its replica has taken over)."""
         if not self.cluster:
-            self.db.ping()
+            try:
+                self.db.ping()
+            except rex.NoPermissionError:  # a least-privilege user (a producer may only XADD): it answered
+                pass
             return
         self.db.nodes_manager.initialize()
         for node in self.db.get_primaries():

@@ -5,13 +5,17 @@ python producer.py sensor1
 
 from __future__ import annotations
 
+import os
+import pty
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import redis
-from conftest import run, spawn, stop, wait_for
+from conftest import ROOT, run, script_env, spawn, stop, wait_for
 
 STREAM = "app:event"
 SENT = re.compile(r"message (\d+-\d+) sent")
@@ -257,3 +261,98 @@ def test_id_goes_with_one_reading_only(r, server):
     assert sent.returncode == 2
     assert "Error: --id sets the ID of one reading; use it with --count 1" in sent.stderr.splitlines()
     assert r.dbsize() == 0
+
+
+MAX = 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    "entry_id, why",
+    [
+        (f"{MAX}-{MAX}", f"{MAX} is the last millisecond an ID can have: no later entry could be added"),
+        (f"{MAX}-0", f"{MAX} is the last millisecond an ID can have: no later entry could be added"),
+        (f"{MAX}-*", f"{MAX} is the last millisecond an ID can have: no later entry could be added"),
+        (f"5-{MAX}", f"{MAX} is the largest sequence there is: no later entry could be added in millisecond 5"),
+        (f"{MAX + 1}-0", f"{MAX + 1} is over {MAX}, the largest number an ID can hold"),
+        (f"1-{MAX + 1}", f"{MAX + 1} is over {MAX}, the largest number an ID can hold"),
+        ("99999999999999999999999", f"99999999999999999999999 is over {MAX}, the largest number an ID can hold"),
+    ],
+    ids=["last-ms-last-seq", "last-ms", "last-ms-auto-seq", "last-seq", "ms-over", "seq-over", "ms-alone-over"],
+)
+def test_an_id_with_no_room_after_it_is_a_usage_error(r, server, entry_id, why):
+    sent = run("producer.py", "sensor1", "--id", entry_id, url=server.url)
+
+    assert sent.returncode == 2
+    assert sent.stdout == ""
+    [error] = [line for line in sent.stderr.splitlines() if line.startswith("Error")]
+    assert error.startswith(f"Error: Invalid value for '--id': {entry_id}: {why}"), error
+    assert "Traceback" not in sent.stderr
+    assert r.dbsize() == 0
+
+
+def test_an_id_far_in_the_future_is_sent_with_a_warning(r, server):
+    in_three_days = int(time.time() * 1000) + 3 * 86_400_000 + 60_000
+    sent = run("producer.py", "sensor1", "--id", f"{in_three_days}-0", url=server.url)
+
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == f"message {in_three_days}-0 sent\n"
+    assert sent.stderr.splitlines() == [
+        f"warning: ID {in_three_days}-0 is 3 days in the future: every later entry will get an ID after it"
+    ]
+    assert stored_ids(r) == [f"{in_three_days}-0"]
+
+    tomorrow = run("producer.py", "sensor1", "--id", f"{in_three_days + 1}-0", "--stream", "soon", url=server.url)
+    assert tomorrow.returncode == 0 and "future" in tomorrow.stderr
+    near = int(time.time() * 1000) + 3_600_000  # an hour ahead: no warning
+    assert run("producer.py", "sensor1", "--id", f"{near}-0", "--stream", "near", url=server.url).stderr == ""
+    assert r.xlen("soon") == r.xlen("near") == 1
+
+
+def test_help_states_the_id_bounds_and_h_is_help():
+    long, short = run("producer.py", "--help"), run("producer.py", "-h")
+
+    assert long.returncode == short.returncode == 0
+    assert short.stdout == long.stdout
+    text = " ".join(long.stdout.split())
+    assert "Each number at most 2**64-1; the milliseconds below it and the sequence too" in text
+    assert "More than a day ahead of now: said, and sent." in text
+    assert "while Redis is down or full it stops at once, saying what was stored and what was not, exit 1" in text
+
+
+def test_a_long_run_shows_progress_on_a_terminal_only(r, server):
+    """stderr a terminal: a progress line rewritten in place, gone before the summary. In a pipe
+    (the other tests): the summary alone."""
+    leader, follower = pty.openpty()
+    producer = subprocess.Popen(
+        [sys.executable, str(ROOT / "producer.py"), "sensor1", "--count", "20000", "-q"],
+        cwd=ROOT,
+        env=script_env(server.url),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the producer closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert producer.wait(30) == 0
+    assert producer.stdout.read() == ""
+    lines = seen.decode().replace("\r\n", "\n").rstrip("\n").split("\n")  # the terminal writes \n as \r\n
+    assert len(lines) == 1, lines
+    # Progress lines, each rewritten in place (\r), then blanked, then the summary on the same line.
+    shown, _, last = lines[0].rpartition("\r")
+    assert re.fullmatch(r"(\rsent [\d,]+ of 20,000 readings \(\d+%\) *)+\r *", shown), shown
+    assert summary(last) == (20_000, "sensor1", STREAM)
+    assert r.xlen(STREAM) == 20_000
+
+    piped = run("producer.py", "sensor1", "--count", 20_000, "-q", url=server.url)
+    assert "\r" not in piped.stderr and summary(piped.stderr) == (20_000, "sensor1", STREAM)
+    assert r.xlen(STREAM) == 40_000
