@@ -6,12 +6,13 @@ not look hung), and "reconnected" when it is back, and go on where they were.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 
 import pytest
 import redis
-from conftest import ROOT, script_env, stop, wait_for
+from conftest import ROOT, script_env, spawn, stop, wait_for
 
 from stream_pubsub import connection
 
@@ -118,3 +119,26 @@ def still(text: str) -> list[str]:
 
 def seconds(line: str) -> int:
     return int(re.search(r"after (\d+)s", line).group(1))
+
+
+def test_a_least_privilege_producer_reconnects_although_it_may_not_ping(own_server, tmp_path):
+    """The README's producer user may only XADD: its PING after a reconnect is refused (NOPERM), and
+    that is Redis answering, not a reason to exit."""
+    srv = own_server("--enable-debug-command", "yes")
+    admin = redis.Redis.from_url(srv.url)
+    [rule] = [line.split() for line in (ROOT / "README.md").read_text().splitlines() if "SETUSER producer" in line]
+    admin.execute_command(*rule)
+    url = f"redis://producer:producer-password@127.0.0.1:{srv.port}/0"
+    log = open(tmp_path / "producer.err", "w")
+    producer = spawn("producer.py", "sensor1", "--count", 0, "--interval", 0.05, url=url, stderr=log)
+    log.close()
+    wait_for(lambda: admin.exists("app:event") and admin.xlen("app:event") > 3, what="readings flowing")
+    # Redis stalls past the producer's 5 s socket timeout: its XADD times out, it reconnects and PINGs
+    redis.Redis.from_url(srv.url, socket_timeout=10).execute_command("DEBUG", "SLEEP", 6)
+    wait_for(lambda: "reconnected" in (tmp_path / "producer.err").read_text(), what="reconnected")
+    held = admin.xlen("app:event")
+    wait_for(lambda: admin.xlen("app:event") > held + 3, what="readings flowing again")
+    stop(producer, signal.SIGINT)
+    err = (tmp_path / "producer.err").read_text()
+    assert producer.returncode == 0, err
+    assert "no permission" not in err and "Traceback" not in err
