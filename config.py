@@ -22,7 +22,8 @@ except ModuleNotFoundError as missing:  # e.g. in a new terminal, where .venv is
         "activate the virtual environment first (`. .venv/bin/activate`), or run `make demo`, which creates it"
     )
 
-from stream_pubsub.telling import Interrupted, UserError  # noqa: E402  (after the check above)
+from stream_pubsub.ids import ID  # noqa: E402  (after the check above)
+from stream_pubsub.telling import Interrupted, UserError  # noqa: E402
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_STREAM = "app:event"  # the tutorial's key
@@ -146,3 +147,18 @@ def not_empty(ctx, param, value: str | None) -> str | None:
     if value is not None and any("\ud800" <= c <= "\udfff" for c in value):  # bytes Python could not decode
         raise click.BadParameter("is not valid UTF-8")
     return value
+
+
+def start_position(ctx, param, value: str) -> str:
+    """Click callback: where a new group starts, `$`, `0` or an entry ID."""
+    if value != "$" and not ID.match(value):
+        raise click.BadParameter("use $ (only new entries), 0 (the whole history) or an ID like 1700000000000-0")
+    return value
+
+
+def milliseconds(ctx, param, value: str) -> tuple[int, ...]:
+    """Click callback: a list of delays, `1000,5000,30000` (none: empty)."""
+    parts = [part.strip() for part in value.split(",")] if value.strip() else []
+    if not all(part.isdigit() and 0 < int(part) <= 86_400_000 for part in parts) or len(parts) > 20:
+        raise click.BadParameter("use up to 20 delays in milliseconds (1 to 86400000), like 1000,5000,30000")
+    return tuple(int(part) for part in parts)

@@ -1,8 +1,7 @@
 """Read sensor readings through a consumer group, process them, acknowledge them.
 
-The tutorial's consumer, made safe: nothing read is lost when a consumer crashes, fails or
-Redis goes away, and nothing is retried forever. The loop is `Consumer.run`; each step of the
-group's upkeep it calls is in stream_pubsub/ (group.py, claiming.py, processing.py, waiting.py).
+The tutorial's consumer, made safe: nothing read is lost when a consumer crashes, fails or Redis goes
+away, and nothing is retried forever. The loop is `Consumer.run`; each step it calls is in stream_pubsub/.
 """
 
 from __future__ import annotations
@@ -17,13 +16,19 @@ from stream_pubsub import handler as handlers
 from stream_pubsub import shards as sharding
 from stream_pubsub.blocking_read import blocking_read
 from stream_pubsub.connection import Connection, evicted_keys, eviction_risk
-from stream_pubsub.group import check_may_acknowledge, create_groups, ensure_group, group_lost, group_streams
-from stream_pubsub.ids import ID
+from stream_pubsub.group import (
+    check_may_acknowledge,
+    create_groups,
+    ensure_group,
+    group_lost,
+    group_streams,
+    sharded_since,
+)
 from stream_pubsub.keeping import Keeper
 from stream_pubsub.presence import Presence
 from stream_pubsub.processing import Processor
 from stream_pubsub.replies import raw_replies
-from stream_pubsub.settings import HANDLER_TIMEOUT_FACTOR, MAX_COUNT, MIN_CLAIM_IDLE, Settings
+from stream_pubsub.settings import HANDLER_TIMEOUT_FACTOR, MAX_CONCURRENCY, MAX_COUNT, MIN_CLAIM_IDLE, Settings
 from stream_pubsub.status import StatusLine
 from stream_pubsub.stopping import Stop, StopNow, leave
 from stream_pubsub.telling import say
@@ -34,11 +39,11 @@ class Consumer:
         """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help."""
         self.connection, self.db, self.settings, self.stop = connection, connection.db, settings, stop
         self.status = StatusLine(settings.name, settings.stats_interval)
-        self.counts = self.status.counts
-        fanout = bool(layout.fanout)
+        self.counts, fanout, describe = self.status.counts, bool(layout.fanout), connection.describe
         self.processor = Processor(
-            handler, settings, fanout=fanout, counts=self.counts, say=self.warn, describe=connection.describe
+            handler, settings, fanout=fanout, counts=self.counts, say=self.warn, describe=describe, stop=stop
         )
+        self.retries = self.processor.retries  # failures this consumer retries itself (--retry-delays)
         # keeps slow work from being claimed, and lets hung work go (stream_pubsub/keeping.py)
         self.keeper = Keeper(settings, presence=presence, say=self.warn)
         self.presence, stop.busy = presence, self.keeper.busy
@@ -59,21 +64,23 @@ class Consumer:
                 if recover:  # a read whose reply was lost still put entries on our pending list
                     self.recover_own_pending()
                     recover = False
-                got = self.read_new() + self.claim_idle()
+                got = self.read_new() + self.claim_idle() + self.retry_due()
                 self.status.report_if_due(lag=self.group_lag)
                 if got or self.stop:
                     continue
                 if self.settings.burst:  # nothing new, nothing claimable: done once nothing of ours is pending
                     if self.drained():
                         break
-                    time.sleep(min(0.1, *(shard.claims.until() for shard in self.shards)))
+                    time.sleep(min(0.1, self.retries.until() or 0.1, *(shard.claims.until() for shard in self.shards)))
                 else:
                     self.wait_for_new()
             except self.connection.transient as exc:  # Redis went away, or a cluster's slot moved
-                recover = self.reconnect(exc)
+                self.reconnect(exc)
+                recover = True
             except rex.ResponseError as exc:
                 if self.connection.moved(exc):  # Redis 7.0 unblocks a reader so when a slot moves
-                    recover = self.reconnect(exc)
+                    self.reconnect(exc)
+                    recover = True
                 elif group_lost(exc):  # FLUSHALL, DEL or eviction removed the group: XGROUP CREATE ... 0 again
                     self.regroup()
                 else:
@@ -99,7 +106,7 @@ class Consumer:
                 continue
             # XREADGROUP > one read ahead; each half's XACK (with --fanout, the script that adds the
             # outputs) goes with the next read, and the XINFO that count what MAXLEN trimmed unread
-            for batch, trimmed in shard.read_new(self.stop, limit=10 * self.settings.count):
+            for batch, trimmed in shard.read_new(self.stop, limit=10 * self.settings.read_count):
                 if trimmed:  # said, never silent
                     self.counts.trimmed_unread += trimmed
                     self.warn(shard.trims.warning(trimmed))
@@ -111,7 +118,10 @@ class Consumer:
     def wait_for_new(self) -> None:
         """The blocking read: XREADGROUP ... BLOCK --block ms until an XADD to any shard."""
         self.acknowledge_all()  # acknowledge (and fan out) what is done before waiting
-        found = self.blocking_read.wait(self.settings.block_ms)
+        until = self.retries.until()  # (a retry due before --block ends: wait until then only)
+        found = self.blocking_read.wait(
+            self.settings.block_ms if until is None else max(1, min(self.settings.block_ms, int(until * 1000)))
+        )
         for shard, batch in found:
             shard.wake()
             self.process(shard, batch)
@@ -137,6 +147,18 @@ class Consumer:
                     self.acknowledge(shard)
         return claimed
 
+    def retry_due(self) -> int:
+        """--retry-delays: each failed entry whose delay is over, with its sensor's entries held back behind
+        it. XCLAIM to ourselves (not JUSTID) reads it again and raises its delivery count, as a redelivery."""
+        retried = 0
+        for waiting in self.retries.due():
+            shard = waiting.shard
+            again = shard.claim_again(waiting.entry_id)  # (none: acknowledged or claimed by another meanwhile)
+            self.process(shard, again + waiting.held, shard.deliveries(again) if again else None)
+            self.acknowledge(shard)
+            retried += 1
+        return retried
+
     # -- processing and acknowledging --------------------------------------------------
     def process(self, shard, batch, deliveries: dict[bytes, int] | None = None) -> None:
         """process_message for each entry (the handler, through stream_pubsub/processing.py); what
@@ -144,6 +166,8 @@ class Consumer:
         self.keeper.hold(shard, [entry_id for entry_id, _ in batch], new=True)
         shard.processed(*self.processor.handle(shard, batch, deliveries))  # to go with its next XACK
         self.keeper.hold(shard, shard.done)  # a failed entry is let go: it is retried after --claim-idle
+        if self.retries:  # ... or, with --retry-delays, kept fresh until we retry it
+            self.keeper.waiting(shard, self.retries.ids(shard))
         if self.processor.exit_code is not None:  # the handler exited: stop once this is acknowledged
             self.stop.requested = True
 
@@ -157,43 +181,32 @@ class Consumer:
             self.acknowledge(shard)
 
     # -- the group's upkeep ------------------------------------------------------------
-    def reconnect(self, exc: Exception) -> bool:
+    def reconnect(self, exc: Exception) -> None:
         """One line, back off until it answers, then read again, first what is pending with us."""
         for shard in self.shards:
             shard.lost_connection()
         self.connection.wait_until_back(self.stop, exc)
         if not self.stop:
             self.presence.take()  # another process may have started under our name meanwhile
-        return True
 
     def regroup(self) -> None:  # the group or the whole stream is gone
         evicted, self.evicted = self.evicted, evicted_keys(self.db)
         why = f"Redis evicted {self.evicted - evicted} keys meanwhile" if evicted != self.evicted else None
         for shard in self.shards:
             shard.forget()
+            self.retries.forget(shard)
             if ensure_group(self.db, shard.key, self.settings.group, "0"):  # (not created: it had only moved)
                 self.warn(shard.group_lost_message(why))
         self.layout.record(self.db)  # the number of shards, for the producers, if it went too
 
     def follow_shards(self) -> None:
         """A producer sharded the stream after we started (a record of N shards): read those."""
-        if (n := sharding.recorded(self.db, self.layout.stream)) in (None, 1):
-            return
-        self.acknowledge_all()
-        self.blocking_read.close()
-        layout = sharding.layout(
-            self.db,
-            self.layout.stream,
-            None,
-            dlq=self.layout.dlq,
-            fanout=self.layout.fanout,
-            cluster=self.connection.cluster,
-            where=self.connection.where,
-        )
-        for key, _, _ in layout:  # from the start of each shard: everything in it is new to the group
-            ensure_group(self.db, key, self.settings.group, "0")
-        self.warn(f"{self.layout.stream} is sharded now ({n} shards, recorded by a producer): reading them all")
-        self.use(layout)
+        layout = sharded_since(self.connection, self.layout, self.settings.group)
+        if layout is not None:
+            self.acknowledge_all()
+            self.blocking_read.close()
+            self.warn(f"{layout.stream} is sharded now ({layout.n} shards, recorded by a producer): reading them all")
+            self.use(layout)
 
     def drained(self) -> bool:
         self.acknowledge_all()
@@ -206,12 +219,6 @@ class Consumer:
         say(f"{self.settings.name}: {text}")
 
 
-def _start_id(ctx, param, value: str) -> str:
-    if value != "$" and not ID.match(value):
-        raise click.BadParameter("use $ (only new entries), 0 (the whole history) or an ID like 1700000000000-0")
-    return value
-
-
 @click.command(cls=config.Command)
 @click.argument("group", callback=config.not_empty)
 @click.argument("consumer", callback=config.not_empty)
@@ -221,12 +228,13 @@ def _start_id(ctx, param, value: str) -> str:
     "--start-from",
     default="$",
     show_default=True,
-    callback=_start_id,
+    callback=config.start_position,
     help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole history, or an ID. "
     "An existing group keeps its position.",
 )
 @click.option(
     "--block",
+    "block_ms",
     default=2000,
     show_default=True,
     type=click.IntRange(1, 60_000),
@@ -247,6 +255,7 @@ def _start_id(ctx, param, value: str) -> str:
 )
 @click.option(
     "--claim-idle",
+    "claim_idle_ms",
     default=60_000,
     show_default=True,
     type=click.IntRange(min=MIN_CLAIM_IDLE),
@@ -257,6 +266,7 @@ def _start_id(ctx, param, value: str) -> str:
 )
 @click.option(
     "--handler-timeout",
+    "handler_timeout_ms",
     default=None,
     type=click.IntRange(min=MIN_CLAIM_IDLE),
     metavar="MS",
@@ -287,6 +297,31 @@ def _start_id(ctx, param, value: str) -> str:
     metavar="STREAM",
     help="Add what the handler returns (a dict, or a list of them) to STREAM, in the same step as the XACK: "
     "each entry's outputs exactly once.",
+)
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    help="Up to N entries in the handler at once: a plain function on N threads, an `async def` one on one "
+    f"event loop, N at a time (at most {MAX_CONCURRENCY}). An entry is acknowledged once its handler returned.",
+)
+@click.option(
+    "--order-by",
+    default="sensor_id",
+    show_default=True,
+    metavar="FIELD",
+    help="Entries with the same value of FIELD (a sensor's readings) never run at once, and run in stream "
+    "order; '' for no order.",
+)
+@click.option(
+    "--retry-delays",
+    default="",
+    callback=config.milliseconds,
+    metavar="MS[,MS...]",
+    help="Retry a failed entry here, after these delays (the k-th failure waits the k-th; the last repeats), "
+    "its sensor's later entries waiting behind it.  [default: none; a failed entry is retried after "
+    "--claim-idle by whichever consumer claims it]",
 )
 @click.option(
     "--fail-rate",
@@ -327,18 +362,7 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
 
     Ctrl-C (or SIGTERM) finishes the batch in hand and exits; a second Ctrl-C quits at once.
     """
-    settings = Settings(
-        group=group,
-        name=consumer,
-        count=options["count"],
-        block_ms=options["block"],
-        burst=options["burst"],
-        claim_idle_ms=options["claim_idle"],
-        max_deliveries=options["max_deliveries"],
-        handler_timeout_ms=options["handler_timeout"] or HANDLER_TIMEOUT_FACTOR * options["claim_idle"],
-        fail_rate=options["fail_rate"],
-        stats_interval=options["stats_interval"],
-    )
+    settings = Settings(group=group, name=consumer, **options)  # (every option of the loop, by name)
     process = handlers.load(handler) if handler else handlers.print_readings(quiet=quiet)
     stop, started, me, presence = Stop(), time.monotonic(), None, None
     connection = Connection(redis_url, read_timeout=settings.block_ms / 1000)
@@ -347,15 +371,7 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
         with connection.errors(key=stream):
             connection.check()
             raw_replies(connection.db)  # entries as they come off the wire (stream_pubsub/replies.py)
-            layout = sharding.layout(
-                connection.db,
-                stream,
-                shards,
-                dlq=dlq,
-                fanout=fanout,
-                cluster=connection.cluster,
-                where=connection.where,
-            )
+            layout = sharding.layout(connection, stream, shards, dlq=dlq, fanout=fanout)
             if risk := eviction_risk(connection.db, [key for key, _, _ in layout]):
                 say(risk)
             # one process per consumer name: two would share (and both process) one pending list

@@ -14,6 +14,9 @@
     claiming.py      claiming (XAUTOCLAIM) entries left idle, one at a time
     handler.py       your own processing (--handler module:function), and the default one
     processing.py    processing a batch: acknowledge, leave pending, or dead-letter each entry
+    running.py       many entries in the handler at once (--concurrency), in order per sensor (--order-by)
+    workers.py       the threads, or the event loop of an `async def` handler, that run them
+    retrying.py      failures retried by the consumer after --retry-delays, its sensor waiting
     replies.py       Redis's replies as they come off the wire, decoded once for the handler
     shards.py        a logical stream as N stream keys (--shards): naming, routing, the record
     keeping.py       keeping slow work from being claimed, for at most --handler-timeout

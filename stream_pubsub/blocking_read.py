@@ -31,7 +31,7 @@ class BlockingRead:
     """One XREADGROUP ... BLOCK over all the shards (one Redis, or a single shard on a cluster)."""
 
     def __init__(self, db, shards, settings):
-        self.db, self.group, self.consumer, self.count = db, settings.group, settings.name, settings.count
+        self.db, self.group, self.consumer, self.count = db, settings.group, settings.name, settings.read_count
         self.by_key = {shard.key.encode(): shard for shard in shards}
 
     def wait(self, block_ms: int) -> list[tuple]:

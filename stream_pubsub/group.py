@@ -10,6 +10,7 @@ from __future__ import annotations
 import redis.exceptions as rex
 from walrus.containers import ConsumerGroup
 
+from . import shards
 from .claiming import IdleClaims
 from .ids import parse_id
 from .read_ahead import AcknowledgeRefused, ReadAhead
@@ -72,6 +73,19 @@ def create_groups(db, layout, group: str, start_from: str, *, explicit: bool) ->
             f"(to move it: python admin.py group rewind {group} {start_from})"
         )
     return told
+
+
+def sharded_since(connection, layout, group: str):
+    """The layout of a stream read as one key that a producer has sharded since (a record of N
+    shards), with the group created on each shard from its start (everything there is new to it);
+    None while it is one key."""
+    db = connection.db
+    if layout.n > 1 or shards.recorded(db, layout.stream) in (None, 1):
+        return None
+    found = shards.layout(connection, layout.stream, None, dlq=layout.dlq, fanout=layout.fanout)
+    for key, _, _ in found:
+        ensure_group(db, key, group, "0")
+    return found
 
 
 def has_group(db, key: str, group: str) -> bool:
@@ -236,6 +250,14 @@ class GroupStream:
         first, last = batch[0][0], batch[-1][0]
         rows = self.entries.pending(start=first, stop=last, consumer=self.consumer, count=len(batch))
         return {row["message_id"]: row["times_delivered"] for row in rows}
+
+    def claim_again(self, entry_id: bytes) -> list:
+        """XCLAIM one of our pending entries to ourselves, min-idle 0: its data, with its delivery count
+        raised (a retry of ours). [] if it is pending with us no more (another consumer claimed it while
+        this one was frozen: it is theirs now)."""
+        if not self.entries.pending(start=entry_id, stop=entry_id, consumer=self.consumer, count=1):
+            return []
+        return self.db.xclaim(self.key, self.group, self.consumer, 0, [entry_id])
 
     def in_hand(self, ids: list) -> list:
         """These entries, those processed and waiting for their XACK, and those a read ahead brought

@@ -23,6 +23,8 @@ import time
 
 import redis.exceptions as rex
 
+from .ids import parse_id
+
 
 class Keeper:
     def __init__(self, settings, *, presence, say):
@@ -32,6 +34,7 @@ class Keeper:
         self.held: dict[str, tuple] = {}  # shard key -> (shard, entry IDs, since when)
         self.let_go: dict[str, float] = {}  # shard key -> since when: batches in hand that outlived the timeout
         self.marked = False  # the presence name says a batch is held for long
+        self.retrying: dict[str, tuple] = {}  # shard key -> (shard, IDs waiting for a retry: --retry-delays)
         self.thread = None
 
     def hold(self, shard, ids: list, *, new: bool = False) -> None:
@@ -47,6 +50,17 @@ class Keeper:
             since = held[2]
         if shard.key not in self.let_go:
             self.held[shard.key] = (shard, list(ids), since)
+        self._start()
+
+    def waiting(self, shard, ids: list) -> None:
+        """These entries wait for a retry by us (--retry-delays): kept fresh, however long, until retried."""
+        if ids:
+            self.retrying[shard.key] = (shard, list(ids))
+            self._start()
+        else:
+            self.retrying.pop(shard.key, None)
+
+    def _start(self) -> None:
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="keeper", daemon=True)
             self.thread.start()
@@ -68,6 +82,11 @@ class Keeper:
     def _run(self) -> None:
         while True:
             time.sleep(self.period)
+            for shard, ids in list(self.retrying.values()):
+                try:
+                    shard.keep_fresh(sorted(ids, key=parse_id))
+                except rex.RedisError:
+                    pass
             now = time.monotonic()
             for shard, ids, since in list(self.held.values()):
                 if now - since >= self.timeout:

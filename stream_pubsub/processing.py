@@ -2,7 +2,8 @@
 
 processed (the handler returned)      queued for the batch's XACK, with what it returned
                                       for --fanout
-failed (it raised)                    stays pending: delivered again after --claim-idle,
+failed (it raised)                    stays pending: delivered again after --claim-idle (or, with
+                                      --retry-delays, retried by this consumer after its delay),
                                       dead-lettered once delivered over --max-deliveries
 can never succeed (Unprocessable,     dead-lettered at once: copied to the dead-letter
   an invalid reading, undecodable)    stream and acknowledged in one step
@@ -19,6 +20,8 @@ from . import Unprocessable, dead_letters
 from .group import group_lost
 from .handler import OutputClosed
 from .replies import Undecodable, as_bytes_dict, decode, undecodable
+from .retrying import Retries
+from .running import EXITED, FAILED, NOT_RUN, OK, UNPROCESSABLE, Item, Running, is_async
 from .telling import UsageError
 
 SIMULATED = "simulated failure (--fail-rate)"
@@ -30,12 +33,19 @@ class HandlerMisuse(UsageError):
 
 
 class Processor:
-    def __init__(self, handler, settings, *, fanout: bool, counts, say, describe):
+    def __init__(self, handler, settings, *, fanout: bool, counts, say, describe, stop=None):
         self.handler, self.group, self.consumer = handler, settings.group, settings.name
         self.max_deliveries, self.fail_rate, self.fanout = settings.max_deliveries, settings.fail_rate, fanout
-        self.counts, self.say, self.describe = counts, say, describe
+        self.counts, self.say, self.describe, self.stop = counts, say, describe, stop
         self.last_error: dict[bytes, str] = {}  # why an entry still pending here failed
         self.exit_code: int | None = None  # the handler exited (sys.exit, out of memory): stop with this
+        self.retries = Retries(settings.retry_delays)
+        self.running = None  # the default (one at a time, no retries): the loop of `handle`, as fast as it gets
+        if settings.concurrency > 1 or self.retries or is_async(handler):
+            retrying = bool(self.retries)
+            self.running = Running(
+                handler, concurrency=settings.concurrency, order_by=settings.order_by, retrying=retrying
+            )
 
     def handle(self, shard, batch, deliveries: dict[bytes, int] | None) -> tuple[list[bytes], dict]:
         """(IDs to acknowledge, entries to add to the fan-out stream) for a batch of one shard.
@@ -47,6 +57,8 @@ class Processor:
         done, outputs = [], {}
         if not batch:
             return done, outputs
+        if self.running is not None:
+            return self.handle_together(shard, batch, deliveries)
         handler, fail_rate, last_error, processed = self.handler, self.fail_rate, self.last_error, 0
         for entry_id, fields in batch:
             if not fields:  # re-read or claimed after MAXLEN/XTRIM removed its data
@@ -95,12 +107,79 @@ class Processor:
                 last_error.pop(entry_id, None)
             done.append(entry_id)
             processed += 1
+        self._flush()
+        self.counts.processed += processed
+        return done, outputs
+
+    def handle_together(self, shard, batch, deliveries: dict[bytes, int] | None) -> tuple[list[bytes], dict]:
+        """`handle`, with up to --concurrency entries in the handler at once, in order per --order-by
+        value (stream_pubsub/running.py), and failures retried after --retry-delays (retrying.py)."""
+        done, outputs, items, processed = [], {}, [], 0
+        running, retries = self.running, self.retries
+        for entry_id, fields in batch:
+            if (message := self.usable(shard, entry_id, fields, deliveries, done)) is None:
+                continue
+            times, message = message
+            item = Item(entry_id, fields, times, message, running.key(entry_id, message))
+            if retries.holds(shard, item.key, entry_id, fields):  # its sensor waits for a retry: after it
+                continue
+            if self.fail_rate and random.random() < self.fail_rate:
+                item.outcome, item.result = FAILED, _Simulated()
+            items.append(item)
+        running.run(items, self.stop)
+        for item in items:  # what became of each, in stream order, said from this thread
+            if item.outcome is OK:
+                try:
+                    if item.result is not None:
+                        outputs[item.id] = self.published(item.result)
+                except TypeError as exc:
+                    self.failed(
+                        item.id, item.times, f"the handler returned {exc}", retry=("entry", item.id), shard=shard
+                    )
+                    continue
+                self.last_error.pop(item.id, None)
+                done.append(item.id)
+                processed += 1
+            elif item.outcome is FAILED:
+                exc = item.result
+                why = SIMULATED if isinstance(exc, _Simulated) else f"{type(exc).__name__}: {exc}"
+                self.failed(item.id, item.times, why, retry=item.key, shard=shard)
+            elif item.outcome is UNPROCESSABLE:
+                self.dead_letter(shard, item.id, item.fields, item.times, f"{item.result.reason}: {item.result}")
+            elif item.outcome is EXITED:
+                exc = item.result
+                self.exited(
+                    item.id, *(("ran out of memory (MemoryError)", 1) if isinstance(exc, MemoryError) else _exit(exc))
+                )
+            elif item.outcome is NOT_RUN:  # behind a failed one of its sensor, or stopped: it stays pending
+                retries.holds(shard, item.key, item.id, item.fields)
+        self._flush()
+        self.counts.processed += processed
+        return done, outputs
+
+    def usable(self, shard, entry_id: bytes, fields, deliveries, done: list) -> tuple[int, dict] | None:
+        """(deliveries, the fields decoded) of an entry the handler may see; None for one dealt with
+        here: its data trimmed (acknowledged), delivered too often or undecodable (dead-lettered)."""
+        if not fields:  # re-read or claimed after MAXLEN/XTRIM removed its data
+            self.counts.trimmed_pending += 1
+            done.append(entry_id)
+            return None
+        times = deliveries.get(entry_id, 1) if deliveries else 1
+        if times > self.max_deliveries:
+            reason = self.last_error.get(entry_id, "never acknowledged (its consumer kept failing or died)")
+            self.dead_letter(shard, entry_id, fields, times, f"delivered {times} times; last error: {reason}")
+            return None
+        try:
+            return times, decode(fields)
+        except Undecodable:  # the handler never sees it
+            self.dead_letter(shard, entry_id, fields, times, f"cannot be decoded: {undecodable(fields)}")
+            return None
+
+    def _flush(self) -> None:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
             raise OutputClosed from None
-        self.counts.processed += processed
-        return done, outputs
 
     def published(self, result) -> list[dict]:
         """What the handler returned, as entries to add: a dict is one, a list of dicts several."""
@@ -126,10 +205,17 @@ class Processor:
         self.exit_code = code
         self.say(f"the handler {what} on {entry_id.decode()}: stopping (exit {code}); that entry stays pending")
 
-    def failed(self, entry_id: bytes, times: int, why: str) -> None:
+    def failed(self, entry_id: bytes, times: int, why: str, *, retry=None, shard=None) -> None:
+        """Said, and counted; with --retry-delays, retried by us (its sensor `retry` waits behind it)."""
         self.counts.failed += 1
         self.last_error[entry_id] = why
-        self.say(f"failed {entry_id.decode()} (delivery {times}): {why}; left pending for retry")
+        if self.retries and retry is not None:
+            self.retries.wait(shard, retry, entry_id, times)
+            self.say(
+                f"failed {entry_id.decode()} (delivery {times}): {why}; retried in {self.retries.delay(times):.1f}s"
+            )
+        else:
+            self.say(f"failed {entry_id.decode()} (delivery {times}): {why}; left pending for retry")
 
     def dead_letter(self, shard, entry_id: bytes, fields, times: int, reason: str) -> None:
         """Dead-letter an entry: XADD to the dead-letter stream and XACK here, in one step."""

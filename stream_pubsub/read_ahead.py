@@ -34,7 +34,7 @@ class ReadAhead:
         """pool_of(): the connection pool of the node that holds the key now (a cluster's slot can move)."""
         self.pool_of, self.key, self.fanout, self.group = pool_of, key, fanout, settings.group
         self.pool = None
-        self.half = max(1, settings.count // 2)
+        self.half = max(1, settings.read_count // 2)
         reading = (
             ("XINFO", "STREAM", key),
             ("XINFO", "GROUPS", key),

@@ -142,12 +142,13 @@ class Layout(list):
             db.set(record_key(logical), self.n, nx=True)
 
 
-def layout(db, stream: str, asked: int | None, *, dlq: str | None, fanout: str | None, cluster: bool, where: str):
-    """The keys of each shard (a Layout), every one checked.
+def layout(connection, stream: str, asked: int | None, *, dlq: str | None, fanout: str | None):
+    """The keys of each shard (a Layout), every one checked (on the connection's server or cluster).
 
     A dead-letter or fan-out key is written in the same MULTI as the XACK of its shard, so on a
     cluster it must be in the shard's slot: one that cannot be is refused before anything is read.
     """
+    db, cluster, where = connection.db, connection.cluster, connection.where
     n, asked_dlq = resolve(db, stream, asked, where=where), dlq
     dlq = dlq or default_dead_letters(stream, cluster=cluster and n == 1)
     if fanout and n > 1:
