@@ -85,3 +85,13 @@ def test_the_readme_names_places_that_exist():
     functions = re.findall(r"`(\w+)` in `\w+\.py`", readme) + re.findall(r"`(\w+)` \(`stream_pubsub/", readme)
     for name in set(functions):
         assert any(re.search(rf"^\s*(def|class) {name}\b", text, re.M) for text in sources.values()), name
+
+
+def test_the_readme_contents_list_every_chapter():
+    """The README's contents at the top name every chapter, in order, with a link that works."""
+    readme = (ROOT / "README.md").read_text()
+    chapters = [t for t in re.findall(r"^## (.+)$", readme, re.M) if t != "Contents"]
+    listed = re.findall(r"^- \[(.+)\]\(#(.+)\)$", readme.split("## Contents", 1)[1].split("\n## ", 1)[0], re.M)
+    assert [title for title, _ in listed] == chapters
+    for title, link in listed:
+        assert link == re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")

@@ -76,7 +76,7 @@ def tally(demo: ClusterDemo) -> None:
     demo.ok(
         f"duplicates the failover caused: {twice} reading{'s' * (twice != 1)} processed twice"
         + (" (an XACK or a delivery the dead master had not passed on: at-least-once)" if twice else "")
-        + f", {len(unsent)} stored twice (sent again by a producer whose XADD or WAIT the failover cut off)"
+        + f", {len(unsent)} stored but not confirmed (their WAIT was cut off by the failover: not printed as sent)"
     )
     demo.ok(
         "the shards now: "
