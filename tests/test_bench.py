@@ -107,6 +107,14 @@ def test_quick_bench_writes_well_formed_results(quick):
     assert "--handler noop:process" in done.stdout and "default path" in done.stdout
     for row in CLUSTER_ROWS:
         assert row in done.stdout, row
+    for row in ("bare ThreadPoolExecutor(32).map", "consumer.py --concurrency 32", "consumer.py --concurrency 100"):
+        assert row in done.stdout, row
+    handlers = results["handlers"]
+    for name, values in handlers["pairs"].items():  # each ratio is the median of its pairs
+        assert len(values) == results["meta"]["sizes"]["runs"] and all(v > 0 for v in values), name
+    assert handlers["threads_vs_bare"] == statistics.median(handlers["pairs"]["threads"])
+    assert handlers["async_vs_bare"] == statistics.median(handlers["pairs"]["async"])
+    assert handlers["ordered_vs_unordered"] == statistics.median(handlers["pairs"]["order"])
 
     assert set(results) == {
         "meta",
@@ -115,6 +123,7 @@ def test_quick_bench_writes_well_formed_results(quick):
         "latency_ms",
         "memory",
         "cluster",
+        "handlers",
         "ratios",
         "paired",
         "targets",
@@ -179,7 +188,7 @@ def test_quick_bench_writes_well_formed_results(quick):
             continue
         op, limit = target["target"].split()
         assert met == (measured >= float(limit) if op == ">=" else measured <= float(limit)), target
-    assert len(results["targets"]) == 11
+    assert len(results["targets"]) == 14
 
     for key, values in results["runs"].items():
         assert all(v > 0 for v in values), key

@@ -30,6 +30,8 @@ What is measured:
   cluster    a cluster of 3 masters of the same binary, formed for this part only: the producers
              (12 at once, one sensor per shard, `--shards 12`) and one consumer over 12 shards,
              paired with the same on the single node; cluster / single node, and per master
+  handlers   a handler that waits 10 ms: --concurrency 32 against a bare ThreadPoolExecutor(32), an
+             async def one at --concurrency 100 against a bare asyncio loop, --order-by on and off
 
 Scripts run as subprocesses, so their wall times include Python's start-up and imports. The
 consumer's ceiling, handler and tutorial ratios use the wall clock, start-up included. The
@@ -55,6 +57,7 @@ from stream_pubsub.local_server import LocalServer, server_binaries, version
 
 from .cluster import RUNS as CLUSTER_RUNS
 from .cluster import measure_cluster
+from .handlers import measure_handlers
 from .measure import measure_consumer, measure_latency, measure_memory, measure_producer
 from .report import table, with_ratios
 from .sizes import QUICK, Sizes, say
@@ -135,6 +138,11 @@ def main(quick, size, runs, server_name, json_path):
             "latency_p99_ms",
             "latency_max_ms",
             *CLUSTER_RUNS,
+            "handler_threads_wall_s",
+            "handler_unordered_wall_s",
+            "bare_threads_wall_s",
+            "handler_async_wall_s",
+            "bare_async_wall_s",
         )
     }
     with LocalServer(binaries[name]) as server:
@@ -152,6 +160,7 @@ def main(quick, size, runs, server_name, json_path):
             "latency_ms": measure_latency(server, client, sizes, runs_seen),
             "memory": measure_memory(server, client, sizes),
             "cluster": measure_cluster(binaries[name], server, client, sizes, runs_seen, skipped),
+            "handlers": measure_handlers(server, client, sizes, runs_seen),
         }
         client.close()
     results["skipped"] = skipped

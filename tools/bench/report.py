@@ -26,6 +26,9 @@ TARGETS = [
     # What sharding costs, every server on the same cores (the cluster cannot be faster here).
     ("cluster: producer, 3 masters / 12 shards vs single node", ("ratios", "cluster_producer_vs_single"), ">=", 0.7),
     ("cluster: consumer, 3 masters / 12 shards vs single node", ("ratios", "cluster_consumer_vs_single"), ">=", 0.7),
+    ("handlers: --concurrency 32 vs bare ThreadPoolExecutor(32)", ("handlers", "threads_vs_bare"), ">=", 0.75),
+    ("handlers: async --concurrency 100 vs bare asyncio loop", ("handlers", "async_vs_bare"), ">=", 0.6),
+    ("handlers: --order-by sensor_id vs --order-by ''", ("handlers", "ordered_vs_unordered"), ">=", 0.7),
 ]
 
 # Ratios taken run by run, between runs made next to each other: ratio -> (numerator, denominator),
@@ -173,6 +176,7 @@ def table(results: dict) -> str:
             f"{mem['rss_early_mb']:.1f} MB after {mem['early_at_entries']:,}, {mem['rss_end_mb']:.1f} MB at the end",
         ),
         *cluster_rows(results, rate, px),
+        *handler_rows(results["handlers"], rate, x),
     ]
     width = max(len(row[0]) for row in rows) + 2
     lines = [f"{what:<{width}}{fig:>22}   {rat}".rstrip() for what, fig, rat in rows]
@@ -234,4 +238,16 @@ def cluster_rows(results: dict, rate, px) -> list[tuple[str, str, str]]:
             vs_single("cluster_consumer_vs_single"),
         ),
         (per_master, rate(cl["consumer_per_master_per_s"]), ""),
+    ]
+
+
+def handler_rows(h: dict, rate, x) -> list[tuple[str, str, str]]:
+    """Real handlers: a handler that waits 10 ms, many at once, against Python's own."""
+    return [
+        (f"handlers, 10 ms each, {h['threads_entries']:,} entries over 1,000 sensors, wall clock", "", ""),
+        ("  bare ThreadPoolExecutor(32).map", rate(h["bare_threads_per_s"]), "1x"),
+        ("  consumer.py --concurrency 32", rate(h["threads_per_s"]), f"{x(h['threads_vs_bare'])} bare pool"),
+        ("  same, --order-by ''", rate(h["unordered_per_s"]), f"ordered {x(h['ordered_vs_unordered'])} this"),
+        (f"  bare asyncio loop, 100 at a time ({h['async_entries']:,} entries)", rate(h["bare_async_per_s"]), "1x"),
+        ("  consumer.py --concurrency 100, async def", rate(h["async_per_s"]), f"{x(h['async_vs_bare'])} bare loop"),
     ]

@@ -31,6 +31,9 @@ class Sizes:
     cluster_producers: int = 12  # producer.py processes at once, one sensor per shard (--quick: one per master)
     cluster_producer: int = 120_000  # readings per producer run, over all of them (10,000 each)
     cluster_consumer: int = 240_000  # prefilled entries one consumer.py reads per run (20,000 a shard)
+    # real handlers (handlers.py): a handler that waits 10 ms, many at once
+    handler_threads: int = 10_000  # entries for --concurrency 32 (and --order-by on and off)
+    handler_async: int = 20_000  # entries for an async def handler, --concurrency 100
 
 
 QUICK = Sizes(
@@ -46,6 +49,8 @@ QUICK = Sizes(
     cluster_producers=3,
     cluster_producer=1_500,
     cluster_consumer=2_400,
+    handler_threads=320,
+    handler_async=1_000,
 )
 
 
