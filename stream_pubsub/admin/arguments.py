@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
-from ..ids import ID
-
-BOUND = re.compile(r"^(\(?\d+(-\d+)?|[-+])$")
+from ..ids import BOUND, ID, is_position
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document (keys in the README) instead of text."
@@ -34,7 +30,7 @@ def range_bound(ctx, param, value: str) -> str:
 
 def tail_start(value: str) -> str:
     """tail --from: $, 0 or an ID (checked after parsing, as a usage error on --from)."""
-    if value not in ("$", "0") and not ID.match(value):
+    if not is_position(value):
         raise click.BadParameter("use $, 0 or an ID like 1700000000000-0", param_hint="'--from'")
     return value
 
@@ -49,7 +45,7 @@ shard_option = click.option(
 
 def position(ctx, param, value: str) -> str:
     """Click callback: a group's position: $ (the end), 0 (the start) or an ID."""
-    if value not in ("$", "0") and not ID.match(value):
+    if not is_position(value):
         raise click.BadParameter(f"{value!r}: use $ (the end), 0 (the start) or an ID like 1700000000000-0")
     return value
 

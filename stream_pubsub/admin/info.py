@@ -18,7 +18,7 @@ What looks wrong (the warnings) is in findings.py.
 
 from __future__ import annotations
 
-from ..ids import COUNT_LIMIT, count_pending, id_text, parse_id, split_at
+from ..ids import COUNT_LIMIT, count_pending, entries_read, id_text, parse_id, split_at
 from . import findings, totals
 from .keys import stream_kind
 from .output import duration, maybe, plural, table
@@ -177,9 +177,7 @@ def trimmed_unread(db, stream: dict, group: dict, unread=None) -> int | None:
     behind = stream["first_id"] is None or last < parse_id(stream["first_id"])
     if not behind and parse_id(stream["max_deleted_id"] or "0-0") <= last:
         return 0  # nothing after its position was ever removed
-    read = group["entries_read"]
-    if read is None and last == (0, 0):
-        read = 0  # a group that never read anything
+    read = entries_read(group["entries_read"], group["last_delivered_id"])
     if read is None:
         return None
     if behind:

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from ..ids import entries_read
 from ..stopping import Interrupt
 from . import info
 
@@ -58,17 +59,17 @@ def rates(before: dict, after: dict, seconds: float) -> dict:
     def per_second(a, b):
         return None if a is None or b is None else round((b - a) / seconds, 1)
 
-    def entries_read(group):  # a group that never read anything reports none, not 0
-        return 0 if group["entries_read"] is None and group["last_delivered_id"] == "0-0" else group["entries_read"]
+    def read(group):
+        return entries_read(group["entries_read"], group["last_delivered_id"])
 
     old = {g["name"]: g for g in before["groups"]}
     acked = {}
     for group in after["groups"]:
         prev = old.get(group["name"])
-        if prev is None or entries_read(prev) is None or entries_read(group) is None:
+        if prev is None or read(prev) is None or read(group) is None:
             acked[group["name"]] = None
             continue
-        delivered = entries_read(group) - entries_read(prev)
+        delivered = read(group) - read(prev)
         acked[group["name"]] = round((delivered - (group["pending"] - prev["pending"])) / seconds, 1)
     return {
         "seconds": round(seconds, 3),
