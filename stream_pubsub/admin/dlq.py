@@ -15,7 +15,7 @@ import click
 
 from ..dead_letters import split
 from ..ids import next_id, parse_id, read_range
-from .keys import is_stream
+from . import keys
 from .output import emit_streamed, plural, table, table_lines, text
 
 
@@ -44,7 +44,7 @@ def listing(connection, scope, count: int, as_json: bool) -> None:
 
 def list_dead_letters(connection, scope, count: int, as_json: bool) -> None:
     db = connection.db
-    held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
+    held = keys.held(connection, scope, dead_letters=True)
     length = sum(db.xlen(shard.dlq) for shard in held)
 
     def of(shard):  # count + 1: one more tells that more follow
@@ -106,8 +106,7 @@ def read_dead_letters(connection, scope, ids) -> list:
 def showing(connection, scope, entry_id: str) -> tuple[dict, str]:
     """`dlq show`: (the document, the text) of one dead letter in full."""
     with connection.errors(key=scope.dlq_name):
-        for shard in scope.shards:
-            is_stream(connection, shard.dlq)
+        keys.held(connection, scope, dead_letters=True)  # (a key of another type: said as such)
         [(shard, found_id, fields)] = read_dead_letters(connection, scope, [entry_id])
     doc = doc_in(scope, shard, found_id, fields)
     about = [
@@ -131,7 +130,7 @@ def purge(connection, scope, ids, yes: bool) -> None:
     """`dlq purge`: delete the named dead letters, or all there are now (asking first unless yes)."""
     db, label = connection.db, scope.dlq_label
     with connection.errors(key=scope.dlq_name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
+        held = keys.held(connection, scope, dead_letters=True)
         if not held:
             click.echo(f"{label} does not exist: nothing to purge")
             return

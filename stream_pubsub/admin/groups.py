@@ -19,7 +19,7 @@ import redis.exceptions as rex
 
 from ..ids import COUNT_LIMIT, count_entries, id_text, parse_id, split_at
 from ..telling import UsageError, UserError
-from .keys import is_stream, shards_with_group
+from .keys import group_names, held, shards_with_group
 from .output import plural, table
 
 
@@ -55,10 +55,7 @@ def where(scope, shards) -> str:
 def create(connection, scope, group: str, start: str) -> str:
     """XGROUP CREATE ... MKSTREAM on every shard that has no such group yet; what it skips."""
     db, asked, start = connection.db, start, full_id(start)
-    have = []
-    for shard in scope.shards:
-        if is_stream(connection, shard.key) and group in {g["name"].decode() for g in db.xinfo_groups(shard.key)}:
-            have.append(shard)
+    have = [shard for shard in held(connection, scope) if group in group_names(db, shard.key)]
     if len(have) == len(scope.shards):
         raise UserError(
             f"group {group} exists already on {scope.label}: `admin.py group rewind {group} TO` moves it, "
@@ -158,8 +155,8 @@ def listing(connection, scope) -> tuple[dict, str]:
     """`group list`: (the document, the text) of every group, from XINFO GROUPS alone (the lag is
     the server's; `admin.py info` counts it where the server cannot tell)."""
     db, seen = connection.db, {}
-    for shard in scope.shards:
-        for g in db.xinfo_groups(shard.key) if is_stream(connection, shard.key) else []:
+    for shard in held(connection, scope):
+        for g in db.xinfo_groups(shard.key):
             seen.setdefault(g["name"].decode(), []).append(g)
     groups = [
         {

@@ -18,9 +18,10 @@ from itertools import islice
 import click
 import redis.exceptions as rex
 
+from ..connection import unblocked
 from ..ids import id_text, parse_id, read_range
 from ..stopping import Interrupt
-from .keys import is_stream
+from . import keys
 from .output import emit_streamed, entry_doc, entry_line, plural
 
 
@@ -31,7 +32,7 @@ def show_range(connection, scope, start: str, end: str, *, count: int, reverse: 
     millions neither blocks Redis with one huge reply nor piles up in memory here.
     """
     with connection.errors(key=scope.name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.key)]
+        held = keys.held(connection, scope)
         merged = merged_entries(connection, held, start, end, count=count, reverse=reverse, sharded=scope.sharded)
         shown = islice(merged, count or None)
         if as_json:
@@ -76,7 +77,7 @@ def tail(connection, scope, start: str, *, count: int, block: int, as_json: bool
         with connection.errors(key=scope.name):
             if start == "$":  # fix "now" once: reading `$` again after each read could skip entries
                 for key in positions:
-                    exists = is_stream(connection, key)
+                    exists = keys.is_stream(connection, key)
                     positions[key] = id_text(connection.db.xinfo_stream(key)["last-generated-id"]) if exists else "0-0"
             since = next(iter(positions.values())) if len(positions) == 1 else "now" if start == "$" else start
             click.echo(f"tail {scope.label}: entries after {since} (Ctrl-C to stop)", err=True)
@@ -160,4 +161,4 @@ class Followers:
 
 def woken(connection, exc: Exception) -> bool:
     """A blocked read that Redis 7.0 ended because its slot moved (failover, migration): read again."""
-    return connection.cluster and str(exc).startswith("UNBLOCKED")
+    return connection.cluster and unblocked(exc)

@@ -22,6 +22,17 @@ def stream_kind(connection, key: str, kind) -> bool:
     return kind == "stream"
 
 
+def held(connection, scope, *, dead_letters: bool = False) -> list:
+    """The shards (scope.py) whose stream exists, or (dead_letters) whose dead-letter stream does:
+    a shard nothing was added to yet has no key. A key of another type is an error."""
+    return [shard for shard in scope.shards if is_stream(connection, shard.dlq if dead_letters else shard.key)]
+
+
+def group_names(db, stream: str) -> list[str]:
+    """The names of the stream's groups (XINFO GROUPS)."""
+    return [g["name"].decode() for g in db.xinfo_groups(stream)]
+
+
 def require_group(connection, stream: str, group: str) -> dict:
     """The group's XINFO GROUPS row; a missing stream or group is one line naming what exists."""
     if not is_stream(connection, stream):
@@ -44,18 +55,15 @@ def shards_with_group(connection, scope, group: str) -> list:
     if not scope.sharded:
         require_group(connection, scope.shards[0].key, group)
         return list(scope.shards)
-    found, names, exists = [], {}, False
-    for shard in scope.shards:
-        if not is_stream(connection, shard.key):
-            continue
-        exists = True
-        groups = [g["name"].decode() for g in connection.db.xinfo_groups(shard.key)]
+    found, names, streams = [], {}, held(connection, scope)
+    for shard in streams:
+        groups = group_names(connection.db, shard.key)
         names.update(dict.fromkeys(groups))
         if group in groups:
             found.append(shard)
     if found:
         return found
-    if not exists:
+    if not streams:
         added = "any shard" if scope.whole else "it"
         raise click.ClickException(
             f"no stream {scope.label} at {connection.where} (nothing was added to {added}; is --stream right?)"

@@ -24,8 +24,8 @@ from ..dead_letters import split
 from ..ids import read_range
 from ..stopping import Interrupt
 from ..telling import Interrupted, UserError
+from . import keys
 from .dlq import read_dead_letters
-from .keys import is_stream
 from .output import plural
 
 BATCH = 100  # dead letters per MULTI/EXEC: a few milliseconds of Redis's time
@@ -37,7 +37,7 @@ def replay(connection, scope, ids, replay_all: bool, *, say) -> None:
     interrupt = Interrupt()  # Ctrl-C only sets a flag until the batch in hand is done
     done, checked = 0, set()
     with connection.errors(key=scope.dlq_name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
+        held = keys.held(connection, scope, dead_letters=True)
         if not held:
             raise UserError(f"the dead-letter stream {scope.dlq_label} does not exist: nothing to replay")
         may_multi(connection, held[0].dlq)

@@ -71,13 +71,7 @@ class Scope:
 def scope(connection, stream: str, *, shard: int | None = None, dlq: str | None = None) -> Scope:
     """The shards of `stream` as recorded in Redis (1 if nothing is), narrowed to `shard` if given."""
     with connection.errors(key=shards.record_key(stream)):
-        try:
-            count = shards.resolve(connection.db, stream, None, where=connection.where)
-        except ValueError:
-            raise click.ClickException(
-                f"{shards.record_key(stream)} at {connection.where} should hold the number of shards of {stream}, "
-                "and does not; left untouched"
-            )
+        count = shards.resolve(connection.db, stream, None, where=connection.where)
     if shard is not None and shard >= count:
         if count == 1:
             raise UsageLine(f"--shard {shard}: {stream} at {connection.where} is not sharded (1 shard: --shard 0)")

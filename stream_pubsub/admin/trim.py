@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from ..trimming import trim_stream
-from .keys import is_stream
+from . import keys
 from .output import plural
 
 
@@ -18,7 +18,7 @@ def trim(connection, scope, *, maxlen: int | None, minid: str | None, safe: bool
     """Trim every shard (on a sharded stream --maxlen N keeps the newest N of each), saying each."""
     removed, left = 0, 0
     with connection.errors(key=scope.name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.key)]
+        held = keys.held(connection, scope)
         if not held:
             click.echo(f"no stream {scope.label} at {connection.where}: nothing to trim")
             return
