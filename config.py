@@ -11,6 +11,7 @@ Connecting, reconnecting and the wording of errors are in stream_pubsub/connecti
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 try:  # what the scripts need; each imports this module first, so that a missing one is a line, not a traceback
     import click
@@ -46,6 +47,12 @@ ENVIRONMENT = (
     STREAM_SHARDS,
     HANDLER,
 )
+
+
+def without_settings(environment: Mapping[str, str]) -> dict[str, str]:
+    """The environment without any of the variables above: a script started with it (by the demo,
+    the benchmark or a test) takes only the settings it is given, not the ones of the shell."""
+    return {name: value for name, value in environment.items() if name not in ENVIRONMENT}
 
 
 HELP = {"help_option_names": ["-h", "--help"]}
