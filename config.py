@@ -93,7 +93,24 @@ def _exits(invoke, ctx):
 
 def redis_options(command):
     """Add --redis-url and --stream, the two settings every script shares."""
-    command = click.option(
+    return redis_url_option(stream_option(command))
+
+
+def redis_url_option(command):
+    """Add --redis-url / REDIS_URL (admin.py metrics takes it with a --stream of its own)."""
+    return click.option(
+        "--redis-url",
+        envvar=REDIS_URL,
+        show_envvar=True,
+        default=DEFAULT_REDIS_URL,
+        show_default=True,
+        help="Redis to connect to: redis://[[user]:password@]host:port/db, or rediss:// for TLS.",
+    )(command)
+
+
+def stream_option(command):
+    """Add --stream / STREAM_KEY."""
+    return click.option(
         "--stream",
         envvar=STREAM_KEY,
         callback=not_empty,
@@ -102,13 +119,16 @@ def redis_options(command):
         show_default=True,
         help="The stream (the tutorial's topic) to use.",
     )(command)
+
+
+def block_option(command):
+    """Add --block: how long one blocking read (XREAD / XREADGROUP BLOCK) waits, for a reader."""
     return click.option(
-        "--redis-url",
-        envvar=REDIS_URL,
-        show_envvar=True,
-        default=DEFAULT_REDIS_URL,
+        "--block",
+        default=2000,
         show_default=True,
-        help="Redis to connect to: redis://[[user]:password@]host:port/db, or rediss:// for TLS.",
+        type=click.IntRange(1, 60_000),
+        help="How long one read waits for new entries, in milliseconds.",
     )(command)
 
 

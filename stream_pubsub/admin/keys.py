@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import click
+from ..telling import UserError
 
 
 def is_stream(connection, key: str) -> bool:
@@ -16,9 +16,7 @@ def stream_kind(connection, key: str, kind) -> bool:
         raise kind
     kind = kind.decode()
     if kind not in ("stream", "none"):
-        raise click.ClickException(
-            f"the key {key!r} at {connection.where} holds a {kind}, not a stream; left untouched"
-        )
+        raise UserError(f"the key {key!r} at {connection.where} holds a {kind}, not a stream; left untouched")
     return kind == "stream"
 
 
@@ -36,15 +34,13 @@ def group_names(db, stream: str) -> list[str]:
 def require_group(connection, stream: str, group: str) -> dict:
     """The group's XINFO GROUPS row; a missing stream or group is one line naming what exists."""
     if not is_stream(connection, stream):
-        raise click.ClickException(
-            f"no stream {stream!r} at {connection.where} (nothing was added to it; is --stream right?)"
-        )
+        raise UserError(f"no stream {stream!r} at {connection.where} (nothing was added to it; is --stream right?)")
     groups = connection.db.xinfo_groups(stream)
     for found in groups:
         if found["name"].decode() == group:
             return found
     names = ", ".join(g["name"].decode() for g in groups) or "none"
-    raise click.ClickException(f"no group {group!r} on stream {stream!r} (its groups: {names})")
+    raise UserError(f"no group {group!r} on stream {stream!r} (its groups: {names})")
 
 
 def shards_with_group(connection, scope, group: str) -> list:
@@ -65,9 +61,7 @@ def shards_with_group(connection, scope, group: str) -> list:
         return found
     if not streams:
         added = "any shard" if scope.whole else "it"
-        raise click.ClickException(
+        raise UserError(
             f"no stream {scope.label} at {connection.where} (nothing was added to {added}; is --stream right?)"
         )
-    raise click.ClickException(
-        f"no group {group!r} on stream {scope.label} (its groups: {', '.join(sorted(names)) or 'none'})"
-    )
+    raise UserError(f"no group {group!r} on stream {scope.label} (its groups: {', '.join(sorted(names)) or 'none'})")
