@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run
 
 import config
 from stream_pubsub.admin.output import Later, json_text
@@ -162,3 +162,18 @@ def test_the_environment_without_the_scripts_settings_keeps_everything_else():
 
     assert left == {"PATH": "/bin", "PYTHONPATH": "/x"}
     assert len(config.ENVIRONMENT) == 8  # (REDIS_URL, STREAM_KEY, ... HANDLER: every one a script reads)
+
+
+def test_a_shard_record_that_is_not_a_number_is_said_in_one_wording_and_left_alone(r, server):
+    r.set("app:event:shards", "twelve")
+
+    got = run("admin.py", "info", url=server.url)
+
+    assert got.returncode == 1
+    assert got.stdout == ""
+    where = server.url.split("//")[1].split("/")[0]
+    assert got.stderr == (
+        f"Error: app:event:shards at {where} holds b'twelve', not a number of shards; left untouched\n"
+    )
+    assert r.get("app:event:shards") == b"twelve"
+    assert r.keys("*") == [b"app:event:shards"]
