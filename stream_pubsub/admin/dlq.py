@@ -17,7 +17,7 @@ from ..telling import UserError
 from . import keys
 from .output import Later, plural, table, table_lines, text
 
-# What `admin.py dlq --help` says (admin.py declares the command and its options).
+# What `admin.py dlq --help` and `dlq list/show/purge --help` say (admin.py declares the commands and options).
 HELP = """Dead letters: entries the consumers gave up on, with the reason, and putting them back.
 
 \b

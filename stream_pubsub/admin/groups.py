@@ -21,7 +21,7 @@ from ..telling import UsageError, UserError
 from .keys import group_names, held, shards_with_group
 from .output import plural, table
 
-# What `admin.py group --help` says (admin.py declares the command and its options).
+# What `admin.py group --help` and each `group ... --help` say (admin.py declares the commands and options).
 HELP = """Consumer groups: create one, move its position (rewind or skip), delete it, list them.
 
 \b

@@ -23,7 +23,7 @@ from ..telling import say
 from . import keys
 from .output import Later, entry_doc, entry_line, plural
 
-# What `admin.py range` / `tail --help` says (admin.py declares the command and its options).
+# What `admin.py range --help` and `admin.py tail --help` say (admin.py declares the commands and options).
 RANGE_HELP = """The stream's history between START and END (default: all of it), oldest first.
 
 \b
@@ -60,7 +60,7 @@ def entries_between(connection, scope, start: str, end: str, *, count: int, reve
     return {
         "stream": scope.name,
         "entries": (entry_doc(i, f, key) for i, f, key, _ in islice(merged, count or None)),
-        "more": Later(lambda: next(merged, None), json=bool),  # (the text goes on from the next one)
+        "more": Later(lambda: next(merged, None), as_json=bool),  # (the text goes on from the next one)
     }
 
 

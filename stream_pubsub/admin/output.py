@@ -24,10 +24,10 @@ CLEAR = object()  # a line of render's that means: clear the terminal first (wat
 
 class Later:
     """A value of a document known only once its long list was read (`more`): asked for once,
-    after the list. `json` turns it into what --json shows (the text may want more than that)."""
+    after the list. `as_json` turns it into what --json shows (the text may want more than that)."""
 
-    def __init__(self, ask: Callable[[], object], json: Callable[[object], object] = lambda value: value):
-        self.ask, self.json = ask, json
+    def __init__(self, ask: Callable[[], object], as_json: Callable[[object], object] = lambda value: value):
+        self.ask, self.as_json = ask, as_json
         self.asked = False
 
     @property
@@ -50,7 +50,7 @@ def json_text(doc: dict) -> Iterator[str]:
         if isinstance(value, Iterator):
             yield from json_list(value)
         else:
-            shown = value.json(value.value) if isinstance(value, Later) else value
+            shown = value.as_json(value.value) if isinstance(value, Later) else value
             yield textwrap.indent(json.dumps(shown, indent=2), "  ").lstrip()
     yield "\n}\n"
 
