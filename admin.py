@@ -5,26 +5,29 @@ messages and failed messages". This is that visibility in one command instead of
 calls (XINFO STREAM, XINFO GROUPS, XINFO CONSUMERS, XPENDING), plus the upkeep that goes with it:
 replaying dead letters, trimming safely, removing consumers that are gone.
 
-Each command below is its options and its help; what it does is in stream_pubsub/admin/.
+Each command below is its options; what it does, and its help, is in stream_pubsub/admin/: a
+function there returns a document, which `emit` prints as text or --json.
 """
 
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
+
 import config  # isort: skip (first: a package missing outside .venv is one line, not a traceback)
 import click
 
-from stream_pubsub.admin import arguments as opt
 from stream_pubsub.admin import cleanup as cleanup_
 from stream_pubsub.admin import dlq as dead_letters
-from stream_pubsub.admin import groups, history, replay
+from stream_pubsub.admin import groups, history, output, replay
 from stream_pubsub.admin import info as info_
 from stream_pubsub.admin import metrics as metrics_
 from stream_pubsub.admin import pending as pending_
 from stream_pubsub.admin import trim as trim_
 from stream_pubsub.admin import watch as watch_
-from stream_pubsub.admin.output import emit
 from stream_pubsub.admin.scope import scope
 from stream_pubsub.connection import connect
+from stream_pubsub.ids import BOUND, ID, is_position
 
 
 @click.group(cls=config.Group)
@@ -43,345 +46,342 @@ def main():
     """
 
 
-def stream_of(redis_url: str, stream: str, shard: int | None, dlq: str | None = None):
-    """(the connection, the keys the command looks at: scope.py); one line and exit 1 if Redis does not answer."""
-    connection = connect(redis_url)
-    return connection, scope(connection, stream, shard=shard, dlq=dlq)
+@contextmanager
+def stream_of(redis_url, stream, shard, dlq=None, *, dead_letters: bool = False, read_timeout: float = 0.0):
+    """`with stream_of(...) as (connection, where):` the connection, and the keys the command looks
+    at (scope.py); in it, any Redis error is one line naming the stream (or the dead-letter stream)
+    and exit 1, as is a Redis that does not answer at all."""
+    connection = connect(redis_url, read_timeout=read_timeout)
+    where = scope(connection, stream, shard=shard, dlq=dlq)
+    with connection.errors(key=where.dlq_name if dead_letters else where.name):
+        yield connection, where
+
+
+def emit(found, as_json: bool, render, **context) -> None:
+    """Print what a command found, the one way every command prints: a document (a dict) as JSON
+    or as the lines of render(found, **context); what comes one at a time until Ctrl-C (tail,
+    watch: a generator of documents) as one JSON document a line. A long list inside a document
+    is printed as it is read (output.py)."""
+    if not as_json:
+        for line in render(found, **context):
+            if line is output.CLEAR:
+                click.clear()  # (only on a terminal)
+            else:
+                click.echo(line)
+    elif isinstance(found, dict):
+        for piece in output.json_text(found):
+            click.echo(piece, nl=False)
+    else:
+        for doc in found:
+            click.echo(json.dumps(doc))
+
+
+# -- what a person types, checked before anything connects ---------------------------------------
+def entry_ids(ctx, param, value):
+    """One ID or several, each like 1700000000000-0."""
+    for one in [value] if isinstance(value, str) else value or ():
+        if not ID.match(one):
+            raise click.BadParameter(f"{one!r} is not a stream ID (like 1700000000000-0)")
+    return value
+
+
+def range_bound(ctx, param, value: str) -> str:
+    if not BOUND.match(value):
+        raise click.BadParameter(
+            f"{value!r}: use - (the oldest), + (the newest), an ID like 1700000000000-0, or (ID to leave that ID out"
+        )
+    return value
+
+
+def options(*decorators):
+    """Several options as one decorator, in the order given (as they show in --help)."""
+
+    def apply(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+def count_option(help: str, *, minimum: int = 1, default: int = 100):
+    return click.option("--count", default=default, show_default=True, type=click.IntRange(min=minimum), help=help)
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document (keys in the README) instead of text."
+)
+shard_option = click.option(
+    "--shard",
+    type=click.IntRange(min=0),
+    metavar="I",
+    help="Only shard I (from 0) of a sharded stream. Without it: every shard (the number is read from Redis).",
+)
+yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+group_argument = click.argument("group", callback=config.not_empty)
+info_options = options(
+    config.redis_options,
+    config.dead_letter_option,
+    config.maxlen_option(
+        "The producer's cap (its --maxlen), to show how full the stream is; Redis does not store it.", "cap"
+    ),
+    click.option(
+        "--warn-idle",
+        default=60_000,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Warn about a consumer idle longer than this many milliseconds that holds pending entries.",
+    ),
+    json_option,
+    shard_option,
+)
 
 
 # -- the whole picture ---------------------------------------------------------------------------
-cap_option = config.maxlen_option(opt.CAP, "cap")
-info_options = opt.options(config.redis_options, config.dead_letter_option, cap_option, *opt.info_options)
-
-
-@main.command()
+@main.command(help=info_.HELP)
 @info_options
 def info(redis_url, stream, dlq, cap, warn_idle, as_json, shard):
-    """The stream, each group and each consumer, with warnings where something is wrong.
-
-    \b
-        python admin.py info
-        python admin.py info --stream app:event --json
-
-    Shows the stream's length, first and last ID and how many entries were ever added; each
-    group's consumers, pending count, last-delivered ID and lag (entries it has not read yet);
-    each consumer's pending count and idle time. It warns when a group lost entries to trimming
-    before reading them, when a consumer idle longer than --warn-idle still holds pending entries,
-    when pending entries were trimmed away, and when the dead-letter stream is not empty.
-
-    A sharded stream: the totals over its shards, then a row per shard with the node holding it
-    (with --json: "shards", each shard's own document and its "node"). --maxlen is per shard.
-    """
-    connection, where = stream_of(redis_url, stream, shard, dlq)
-    with connection.errors(key=stream):
+    with stream_of(redis_url, stream, shard, dlq) as (connection, where):
         doc = info_.snapshot(connection, where, cap, warn_idle)
-    emit(doc, as_json, info_.render(doc, scope=where))
+        emit(doc, as_json, info_.render, scope=where)
 
 
-@main.command()
+@main.command(help=watch_.HELP)
 @info_options
-@opt.interval_option
+@click.option(
+    "--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between refreshes."
+)
 def watch(redis_url, stream, dlq, cap, warn_idle, as_json, shard, interval):
-    """The info view, refreshed every --interval seconds until Ctrl-C, with rates.
-
-    \b
-        python admin.py watch
-        python admin.py watch --json --interval 5 >> stream-stats.jsonl
-
-    Adds the entries added per second to the stream and, per group, the entries acknowledged per
-    second, both measured between two refreshes. With --json it prints one JSON document per
-    refresh, one per line (the info document plus "rates"). If Redis goes away, it says so and
-    carries on when Redis is back.
-    """
-    connection, where = stream_of(redis_url, stream, shard, dlq)
-    watch_.watch(connection, scope=where, cap=cap, warn_idle=warn_idle, as_json=as_json, interval=interval)
+    with stream_of(redis_url, stream, shard, dlq) as (connection, where):
+        doc = watch_.refreshes(connection, scope=where, cap=cap, warn_idle=warn_idle, interval=interval)
+        emit(doc, as_json, watch_.render, scope=where, interval=interval)
 
 
-@main.command()
-@click.argument("group", callback=config.not_empty)
+@main.command(help=pending_.HELP)
+@group_argument
 @config.redis_options
 @click.option("--consumer", callback=config.not_empty, help="Only the entries pending with this consumer.")
-@opt.options(
-    opt.min_idle_option, opt.count_option("Show at most this many entries."), opt.json_option, opt.shard_option
+@click.option(
+    "--min-idle",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Only entries not delivered again for at least this many milliseconds.",
 )
+@options(count_option("Show at most this many entries."), json_option, shard_option)
 def pending(group, redis_url, stream, consumer, min_idle, count, as_json, shard):
-    """The entries GROUP has delivered but nobody has acknowledged yet, oldest first.
-
-    \b
-        python admin.py pending group1
-        python admin.py pending group1 --consumer c1 --min-idle 60000
-
-    For each: the consumer holding it, how long since it was last delivered (idle), and how
-    many times it was delivered. An entry that keeps coming back failed every time; one idle for
-    long sits with a consumer that is stuck or gone (a running consumer claims it after its
-    --claim-idle). An entry whose data was trimmed away is marked: it can only be dropped.
-    On a sharded stream: the group on every shard, oldest first, each entry with its shard.
-    """
-    pending_.pending(
-        *stream_of(redis_url, stream, shard), group, consumer=consumer, min_idle=min_idle, count=count, as_json=as_json
-    )
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = pending_.pending(connection, where, group, consumer=consumer, min_idle=min_idle, count=count)
+        emit(doc, as_json, pending_.render, count=count, scope=where)
 
 
 # -- reading without a group -------------------------------------------------------------------
-@main.command("range")
-@click.argument("start", default="-", callback=opt.range_bound)
-@click.argument("end", default="+", callback=opt.range_bound)
+@main.command("range", help=history.RANGE_HELP)
+@click.argument("start", default="-", callback=range_bound)
+@click.argument("end", default="+", callback=range_bound)
 @config.redis_options
-@opt.count_option("Show at most this many entries (0: all).", minimum=0)
+@count_option("Show at most this many entries (0: all).", minimum=0)
 @click.option("--reverse", is_flag=True, help="Newest first (XREVRANGE).")
-@opt.options(opt.json_option, opt.shard_option)
+@options(json_option, shard_option)
 def range_(start, end, redis_url, stream, count, reverse, as_json, shard):
-    """The stream's history between START and END (default: all of it), oldest first.
-
-    \b
-        python admin.py range
-        python admin.py range 1700000000000 + --count 10
-        python admin.py range --reverse --count 5
-
-    START and END are IDs (a bare time in milliseconds means its first or last entry), - for the
-    oldest, + for the newest, or (ID to leave that ID out. This is the history that pub/sub does
-    not keep; reading it changes nothing for consumer groups. A sharded stream's shards are merged
-    in ID order, each entry followed by its shard's key.
-    """
-    connection, where = stream_of(redis_url, stream, shard)
-    history.show_range(connection, where, start, end, count=count, reverse=reverse, as_json=as_json)
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = history.entries_between(connection, where, start, end, count=count, reverse=reverse)
+        emit(doc, as_json, history.render_range, scope=where, start=start, end=end, reverse=reverse)
 
 
-@main.command()
-@opt.options(config.redis_options, *opt.tail_options, opt.shard_option)
+@main.command(help=history.TAIL_HELP)
+@config.redis_options
+@click.option(
+    "--from",
+    "start",
+    default="$",
+    show_default=True,
+    help="$ = only entries added from now on, 0 = the whole history first, or an ID to start after.",
+)
+@count_option("Most entries per read.")
+@config.block_option
+@click.option("--json", "as_json", is_flag=True, help="Print each entry as one JSON document per line.")
+@shard_option
 def tail(redis_url, stream, start, count, block, as_json, shard):
-    """Print entries as they are added (XREAD BLOCK), until Ctrl-C.
-
-    \b
-        python admin.py tail
-        python admin.py tail --from 0
-
-    Unlike a consumer group, where each entry goes to one consumer, every reader with XREAD sees
-    every entry: run it in two terminals and both print everything. It keeps no position in
-    Redis and acknowledges nothing. Ctrl-C stops it (exit 0). A sharded stream: every shard.
-    """
-    opt.tail_start(start)
-    connection = connect(redis_url, read_timeout=block / 1000)
-    history.tail(connection, scope(connection, stream, shard=shard), start, count=count, block=block, as_json=as_json)
+    if not is_position(start):  # (checked after parsing: a usage error on --from, before connecting)
+        raise click.BadParameter("use $, 0 or an ID like 1700000000000-0", param_hint="'--from'")
+    with stream_of(redis_url, stream, shard, read_timeout=block / 1000) as (connection, where):
+        doc = history.tail(connection, where, start, count=count, block=block)
+        emit(doc, as_json, history.render_tail)
 
 
 # -- upkeep ------------------------------------------------------------------------------------
-@main.command()
-@click.argument("group", callback=config.not_empty)
+@main.command(help=cleanup_.HELP)
+@group_argument
 @config.redis_options
-@opt.idle_option
-@click.option("--claim-to", callback=config.not_empty, help=opt.CLAIM_TO)
-@opt.shard_option
+@click.option(
+    "--idle",
+    required=True,
+    type=click.IntRange(min=1),
+    help="Remove consumers idle for longer than this many milliseconds.",
+)
+@click.option(
+    "--claim-to",
+    callback=config.not_empty,
+    help="A running consumer of the group that takes over the idle consumers' pending entries.",
+)
+@shard_option
 def cleanup(group, redis_url, stream, idle, claim_to, shard):
-    """Remove GROUP's consumers idle for longer than --idle ms, losing no pending entry.
-
-    \b
-        python admin.py cleanup group1 --idle 3600000
-        python admin.py cleanup group1 --idle 3600000 --claim-to c1
-
-    A consumer with nothing pending is removed. Removing one that holds pending entries would
-    orphan them (XGROUP DELCONSUMER drops them unacknowledged), so such a consumer is kept,
-    unless --claim-to names a running consumer (one idle for less than --idle): its pending
-    entries are first claimed for that consumer (XCLAIM, their delivery counts unchanged), then
-    it is removed. The new holder processes them when it restarts (it reads its own pending
-    entries first), or any running consumer claims them after its --claim-idle. On a sharded
-    stream each shard's group has consumers of its own: they are cleaned up shard by shard.
-    """
-    cleanup_.cleanup(*stream_of(redis_url, stream, shard), group, idle=idle, claim_to=claim_to)
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = cleanup_.cleanup(connection, where, group, idle=idle, claim_to=claim_to)
+        emit(doc, False, cleanup_.render, scope=where)
 
 
-@main.command()
-@opt.options(config.redis_options, *opt.trim_options, opt.shard_option)
+@main.command(help=trim_.HELP)
+@config.redis_options
+@click.option(
+    "--maxlen",
+    type=click.IntRange(min=0),
+    help="Keep the newest N entries (XTRIM MAXLEN N, exact); of each shard, on a sharded stream.",
+)
+@click.option("--minid", callback=entry_ids, help="Remove the entries with IDs lower than this (XTRIM MINID).")
+@click.option(
+    "--safe", is_flag=True, help="Keep every entry some group has not been delivered or has not acknowledged yet."
+)
+@shard_option
 def trim(redis_url, stream, maxlen, minid, safe, shard):
-    """Remove the oldest entries: the tutorial's scheduled XTRIM, with --safe to lose nothing.
-
-    \b
-        python admin.py trim --maxlen 10000 --safe
-        python admin.py trim --minid 1700000000000
-
-    Plain XTRIM removes entries whether the consumer groups have read them or not. With --safe
-    it keeps every entry some group has not been delivered yet or has not acknowledged, and says
-    how many it kept for that reason. Without --safe it says how many such entries it removed.
-    Entries added while it runs are never removed. A sharded stream is trimmed shard by shard,
-    each on its own: --maxlen N keeps the newest N of every shard (N x shards in all).
-    """
     if (maxlen is None) == (minid is None):
         raise click.UsageError("give one of --maxlen N or --minid ID")
-    trim_.trim(*stream_of(redis_url, stream, shard), maxlen=maxlen, minid=minid, safe=safe)
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = trim_.trim(connection, where, maxlen=maxlen, minid=minid, safe=safe)
+        emit(doc, False, trim_.render, scope=where)
 
 
 # -- dead letters ------------------------------------------------------------------------------
-@main.group()
+@main.group(help=dead_letters.HELP)
 def dlq():
-    """Dead letters: entries the consumers gave up on, with the reason, and putting them back.
-
-    \b
-        python admin.py dlq list
-        python admin.py dlq show 1700000000000-0
-        python admin.py dlq replay --all
-        python admin.py dlq purge
-
-    A consumer dead-letters an entry that is invalid or failed more than --max-deliveries times:
-    it copies it to the dead-letter stream (default <stream>:dlq) with the reason, then
-    acknowledges it. Fix the cause, then replay it. A sharded stream has dead letters per shard
-    (<dead-letter>:{<shard's tag>}); every command covers them all, or --shard I's.
-    """
+    pass
 
 
-dlq_options = opt.options(config.redis_options, config.dead_letter_option, opt.shard_option)
+dlq_options = options(config.redis_options, config.dead_letter_option, shard_option)
 
 
-@dlq.command("list")
+@dlq.command("list", help=dead_letters.LIST_HELP)
 @dlq_options
-@opt.count_option("Show at most this many dead letters.")
-@opt.json_option
+@count_option("Show at most this many dead letters.")
+@json_option
 def dlq_list(redis_url, stream, dlq, shard, count, as_json):
-    """The dead letters, oldest first: where each came from and why it failed.
-
-    \b
-        python admin.py dlq list
-    """
-    dead_letters.listing(*stream_of(redis_url, stream, shard, dlq), count, as_json)
+    with stream_of(redis_url, stream, shard, dlq, dead_letters=True) as (connection, where):
+        doc = dead_letters.listing(connection, where, count)
+        emit(doc, as_json, dead_letters.render_listing, count=count, scope=where)
 
 
-@dlq.command("show")
-@click.argument("entry_id", metavar="ID", callback=opt.entry_ids)
+@dlq.command("show", help=dead_letters.SHOW_HELP)
+@click.argument("entry_id", metavar="ID", callback=entry_ids)
 @dlq_options
-@opt.json_option
+@json_option
 def dlq_show(entry_id, redis_url, stream, dlq, shard, as_json):
-    """One dead letter in full: its original fields and everything known about its failure.
-
-    \b
-        python admin.py dlq show 1700000000000-0
-
-    ID is the dead letter's own ID, as `dlq list` shows it.
-    """
-    doc, text = dead_letters.showing(*stream_of(redis_url, stream, shard, dlq), entry_id)
-    emit(doc, as_json, text)
+    with stream_of(redis_url, stream, shard, dlq, dead_letters=True) as (connection, where):
+        doc = dead_letters.showing(connection, where, entry_id)
+        emit(doc, as_json, dead_letters.render_showing, scope=where)
 
 
-@dlq.command("replay")
-@click.argument("ids", nargs=-1, metavar="[ID]...", callback=opt.entry_ids)
+@dlq.command("replay", help=replay.HELP)
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
 @dlq_options
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter there is now.")
 def dlq_replay(ids, redis_url, stream, dlq, shard, replay_all):
-    """Put dead letters back on their stream, to be processed again, and remove them here.
-
-    \b
-        python admin.py dlq replay 1700000000000-0
-        python admin.py dlq replay --all
-
-    Each is added again to the stream it came from (a new ID, its original fields, none of the
-    dlq.* ones) and removed from the dead-letter stream in the same MULTI/EXEC: it is in one
-    place or the other, never both, never neither. Ctrl-C stops between two batches, says how
-    many were replayed and how many remain, and exits 130. (On a cluster, a dead-letter key not
-    in its stream's slot cannot share a transaction: there the removal follows the add, and if it
-    fails the dead letter is in both places; `dlq purge ID` removes just that one.)
-    """
     if bool(ids) == replay_all:
         raise click.UsageError("name the dead letters to replay (IDs from `dlq list`) or pass --all")
-    replay.replay(*stream_of(redis_url, stream, shard, dlq), ids, replay_all, say=click.echo)
+    with stream_of(redis_url, stream, shard, dlq, dead_letters=True) as (connection, where):
+        doc = replay.replay(connection, where, ids, replay_all)
+        emit(doc, False, replay.render, scope=where)
 
 
-@dlq.command("purge")
-@click.argument("ids", nargs=-1, metavar="[ID]...", callback=opt.entry_ids)
+@dlq.command("purge", help=dead_letters.PURGE_HELP)
+@click.argument("ids", nargs=-1, metavar="[ID]...", callback=entry_ids)
 @dlq_options
-@opt.yes_option
+@yes_option
 def dlq_purge(ids, redis_url, stream, dlq, shard, yes):
-    """Delete dead letters for good: the ones named, or all of them.
+    with stream_of(redis_url, stream, shard, dlq, dead_letters=True) as (connection, where):
+        doc = dead_letters.purge(connection, where, ids, None if yes else confirm)
+        emit(doc, False, dead_letters.render_purge, scope=where)
 
-    \b
-        python admin.py dlq purge 1700000000000-0
-        python admin.py dlq purge --yes
 
-    Without IDs it deletes every dead letter there is when it starts (one added meanwhile stays).
-    It asks first unless --yes is given.
-    """
-    dead_letters.purge(*stream_of(redis_url, stream, shard, dlq), ids, yes)
+def confirm(question: str) -> None:
+    """Ask; anything but yes ends the command (Aborted!, exit 1)."""
+    click.confirm(question, abort=True)
 
 
 # -- consumer groups ---------------------------------------------------------------------------
-@main.group("group")
+@main.group("group", help=groups.HELP)
 def group_():
-    """Consumer groups: create one, move its position (rewind or skip), delete it, list them.
-
-    \b
-        python admin.py group list
-        python admin.py group create audit --start-from 0
-        python admin.py group rewind audit 0
-        python admin.py group delete grup1
-
-    consumer.py creates its group itself; these are for the rest (a group made ahead of its
-    consumers, processing again, skipping a backlog). Sharded: the group of every shard.
-    """
+    pass
 
 
-group_options = opt.options(config.redis_options, opt.shard_option)
+group_options = options(config.redis_options, shard_option)
 
 
-@group_.command("list")
+@group_.command("list", help=groups.LIST_HELP)
 @group_options
-@opt.json_option
+@json_option
 def group_list(redis_url, stream, shard, as_json):
-    """Every group of the stream: consumers, pending entries, position and lag.
-
-    \b
-        python admin.py group list
-    """
-    doc, text = groups.listing(*stream_of(redis_url, stream, shard))
-    emit(doc, as_json, text)
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = groups.listing(connection, where)
+        emit(doc, as_json, groups.render_listing, scope=where)
 
 
-@group_.command("create")
-@click.argument("group", callback=config.not_empty)
+@group_.command("create", help=groups.CREATE_HELP)
+@group_argument
 @group_options
-@opt.start_from_option
+@click.option(
+    "--start-from", default="$", show_default=True, callback=config.position, help="$, 0 or an ID to start after."
+)
 def group_create(group, redis_url, stream, shard, start_from):
-    """Create GROUP (and the stream, if need be): at $ it reads only what is added from now on.
-
-    \b
-        python admin.py group create audit
-        python admin.py group create audit --start-from 0
-
-    Says how many entries it skips: all there are at $, none at 0, those up to the ID given.
-    On a sharded stream it creates the group on every shard that has none yet.
-    """
-    click.echo(groups.create(*stream_of(redis_url, stream, shard), group, start_from))
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = groups.create(connection, where, group, start_from)
+        emit(doc, False, groups.render_create, scope=where)
 
 
-@group_.command("rewind")
-@click.argument("group", callback=config.not_empty)
-@click.argument("to", callback=opt.position)
+@group_.command("rewind", help=groups.REWIND_HELP)
+@group_argument
+@click.argument("to", callback=config.position)
 @group_options
 def group_rewind(group, to, redis_url, stream, shard):
-    """Move GROUP to TO (0, $ or an ID): back, to process entries again, or ahead, to skip them.
-
-    \b
-        python admin.py group rewind audit 0
-        python admin.py group rewind audit 1700000000000-0
-
-    XGROUP SETID; says how many entries that makes unread again, or skips. Entries pending with
-    its consumers stay pending (each consumer re-reads its own on restart).
-    """
-    click.echo(groups.rewind(*stream_of(redis_url, stream, shard), group, to))
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = groups.rewind(connection, where, group, to)
+        emit(doc, False, groups.render_rewind, scope=where)
 
 
-@group_.command("delete")
-@click.argument("group", callback=config.not_empty)
+@group_.command("delete", help=groups.DELETE_HELP)
+@group_argument
 @group_options
-@opt.yes_option
+@yes_option
 def group_delete(group, redis_url, stream, shard, yes):
-    """Delete GROUP, its consumers and its pending entries (XGROUP DESTROY); asks first.
-
-    \b
-        python admin.py group delete grup1
-    """
-    ask = None if yes else lambda question: click.confirm(question, abort=True)
-    click.echo(groups.delete(*stream_of(redis_url, stream, shard), group, ask))
+    with stream_of(redis_url, stream, shard) as (connection, where):
+        doc = groups.delete(connection, where, group, None if yes else confirm)
+        emit(doc, False, groups.render_delete, scope=where)
 
 
-# -- for Prometheus (its options and help: stream_pubsub/admin/metrics.py) ----------------------
-main.add_command(metrics_.command(config))
+# -- for Prometheus ----------------------------------------------------------------------------
+@main.command(help=metrics_.HELP)
+@config.redis_url_option
+@click.option(
+    "--stream",
+    "streams",
+    multiple=True,
+    envvar=config.STREAM_KEY,
+    show_envvar=True,
+    default=[config.DEFAULT_STREAM],
+    show_default=True,
+    help="A stream to cover; give it more than once for more, or a pattern ('app:*', SCAN MATCH).",
+)
+@config.dead_letter_option
+@click.option(
+    "--serve",
+    metavar="ADDRESS",
+    help="Serve /metrics on ADDRESS (:9103 for every interface, 127.0.0.1:9103), read at every scrape.",
+)
+def metrics(redis_url, streams, dlq, serve):
+    if serve:
+        metrics_.serve(redis_url, list(streams), dlq=dlq, address=serve)
+    else:
+        click.echo(metrics_.read_once(redis_url, list(streams), dlq=dlq), nl=False)
 
 
 if __name__ == "__main__":

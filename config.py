@@ -11,6 +11,7 @@ Connecting, reconnecting and the wording of errors are in stream_pubsub/connecti
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 try:  # what the scripts need; each imports this module first, so that a missing one is a line, not a traceback
     import click
@@ -22,7 +23,7 @@ except ModuleNotFoundError as missing:  # e.g. in a new terminal, where .venv is
         "activate the virtual environment first (`. .venv/bin/activate`), or run `make demo`, which creates it"
     )
 
-from stream_pubsub.ids import ID  # noqa: E402  (after the check above)
+from stream_pubsub.ids import is_position  # noqa: E402  (after the check above)
 from stream_pubsub.telling import Interrupted, UserError  # noqa: E402
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -47,6 +48,12 @@ ENVIRONMENT = (
     STREAM_SHARDS,
     HANDLER,
 )
+
+
+def without_settings(environment: Mapping[str, str]) -> dict[str, str]:
+    """The environment without any of the variables above: a script started with it (by the demo,
+    the benchmark or a test) takes only the settings it is given, not the ones of the shell."""
+    return {name: value for name, value in environment.items() if name not in ENVIRONMENT}
 
 
 HELP = {"help_option_names": ["-h", "--help"]}
@@ -87,7 +94,24 @@ def _exits(invoke, ctx):
 
 def redis_options(command):
     """Add --redis-url and --stream, the two settings every script shares."""
-    command = click.option(
+    return redis_url_option(stream_option(command))
+
+
+def redis_url_option(command):
+    """Add --redis-url / REDIS_URL (admin.py metrics takes it with a --stream of its own)."""
+    return click.option(
+        "--redis-url",
+        envvar=REDIS_URL,
+        show_envvar=True,
+        default=DEFAULT_REDIS_URL,
+        show_default=True,
+        help="Redis to connect to: redis://[[user]:password@]host:port/db, or rediss:// for TLS.",
+    )(command)
+
+
+def stream_option(command):
+    """Add --stream / STREAM_KEY."""
+    return click.option(
         "--stream",
         envvar=STREAM_KEY,
         callback=not_empty,
@@ -96,13 +120,16 @@ def redis_options(command):
         show_default=True,
         help="The stream (the tutorial's topic) to use.",
     )(command)
+
+
+def block_option(command):
+    """Add --block: how long one blocking read (XREAD / XREADGROUP BLOCK) waits, for a reader."""
     return click.option(
-        "--redis-url",
-        envvar=REDIS_URL,
-        show_envvar=True,
-        default=DEFAULT_REDIS_URL,
+        "--block",
+        default=2000,
         show_default=True,
-        help="Redis to connect to: redis://[[user]:password@]host:port/db, or rediss:// for TLS.",
+        type=click.IntRange(1, 60_000),
+        help="How long one read waits for new entries, in milliseconds.",
     )(command)
 
 
@@ -149,10 +176,10 @@ def not_empty(ctx, param, value: str | None) -> str | None:
     return value
 
 
-def start_position(ctx, param, value: str) -> str:
-    """Click callback: where a new group starts, `$`, `0` or an entry ID."""
-    if value != "$" and not ID.match(value):
-        raise click.BadParameter("use $ (only new entries), 0 (the whole history) or an ID like 1700000000000-0")
+def position(ctx, param, value: str) -> str:
+    """Click callback: a group's position, where it starts or is moved to: `$`, `0` or an entry ID."""
+    if not is_position(value):
+        raise click.BadParameter(f"{value!r}: use $ (the end), 0 (the start) or an ID like 1700000000000-0")
     return value
 
 

@@ -228,7 +228,7 @@ class Consumer:
     "--start-from",
     default="$",
     show_default=True,
-    callback=config.start_position,
+    callback=config.position,
     help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole history, or an ID. "
     "An existing group keeps its position.",
 )

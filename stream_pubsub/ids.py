@@ -16,7 +16,17 @@ from dataclasses import dataclass
 
 PAGE = 1000  # entries per XRANGE / XREVRANGE / XPENDING page
 COUNT_LIMIT = 100_000  # entries one count reads at most (admin.py info: per group, per call), ~0.2 s
-ID = re.compile(r"^\d+(-\d+)?$")  # an ID as a person types it: 1700000000000-0, or the time alone
+
+# What a person types for an ID, checked before Redis sees it (Redis's own refusal names no option).
+_ID = r"\d+(-\d+)?"  # 1700000000000-0, or the time alone (its first or last entry, by context)
+ID = re.compile(rf"^{_ID}$")
+BOUND = re.compile(rf"^(\(?{_ID}|[-+])$")  # an XRANGE bound: an ID, `(ID` to leave it out, - or +
+NEW_ID = re.compile(r"^\d+(-(\d+|\*))?$")  # an XADD ID: also <milliseconds>-* (Redis 7+ picks the sequence)
+
+
+def is_position(text: str) -> bool:
+    """A group's position as a person gives it: $ (the end), 0 (the start) or an ID."""
+    return text == "$" or ID.match(text) is not None
 
 
 def parse_id(raw: bytes | str) -> tuple[int, int]:
@@ -28,6 +38,15 @@ def parse_id(raw: bytes | str) -> tuple[int, int]:
 
 def id_text(raw: bytes | str | None) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def entries_read(counter: int | None, last_delivered_id: bytes | str) -> int | None:
+    """A group's entries-read (XINFO GROUPS, 7.0+), with the case Redis leaves out: a group that
+    never read anything reports nil, not 0. None: the server cannot tell (6.2, or entries deleted
+    after the group's position)."""
+    if counter is None and parse_id(last_delivered_id) == (0, 0):
+        return 0
+    return counter
 
 
 def next_id(raw: bytes | str) -> str:

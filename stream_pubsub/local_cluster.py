@@ -97,14 +97,12 @@ class LocalCluster:
             folder.mkdir(parents=True, exist_ok=True)
             node = LocalServer(
                 self.binary,
-                "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                "--repl-diskless-sync-delay", "0",
+                *f"--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout {NODE_TIMEOUT_MS}"
+                f" --repl-diskless-sync-delay 0".split(),
                 *self.args,
                 port=port,
                 folder=str(folder),
-            )  # fmt: skip
+            )
             try:
                 return node.start()
             except PortTaken:  # the port or its bus port, since free_cluster_port() looked

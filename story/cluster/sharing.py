@@ -27,8 +27,8 @@ def pick_sensors(demo: ClusterDemo, per_master: int = 2) -> list[str]:
 
 
 def producer_args(demo: ClusterDemo) -> list:
-    return ["--shards", SHARDS, "--count", 0, "--interval", demo.pace.interval,
-            "--wait-replicas", 1, "--wait-timeout", WAIT_TIMEOUT_MS]  # fmt: skip
+    pace = f"--count 0 --interval {demo.pace.interval}"
+    return f"--shards {SHARDS} {pace} --wait-replicas 1 --wait-timeout {WAIT_TIMEOUT_MS}".split()
 
 
 def share(demo: ClusterDemo) -> None:

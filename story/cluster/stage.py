@@ -95,13 +95,21 @@ class ClusterDemo(Demo):
 
     def sent_readings(self, sensors=None) -> list[tuple[str, str]]:
         """(sensor, ID) of every reading a producer printed as sent."""
-        return [(p.name, i) for p in self.producers() if sensors is None or p.name in sensors
-                for i in SENT.findall(p.stdout())]  # fmt: skip
+        return [
+            (p.name, i)
+            for p in self.producers()
+            if sensors is None or p.name in sensors
+            for i in SENT.findall(p.stdout())
+        ]
 
     def processed_readings(self, consumer: str | None = None) -> list[tuple[str, str]]:
         """(sensor, ID) of every reading a consumer printed as processed (twice if it did it twice)."""
-        return [(sensor, i) for c in self.consumers() if consumer in (None, c.name)
-                for i, sensor in PROCESSED.findall(c.stdout())]  # fmt: skip
+        return [
+            (sensor, i)
+            for c in self.consumers()
+            if consumer in (None, c.name)
+            for i, sensor in PROCESSED.findall(c.stdout())
+        ]
 
     def said(self, script: Script, text: str) -> list[str]:
         return [line for line in script.stderr().splitlines() if text in line]

@@ -1,4 +1,5 @@
-"""What admin.py's commands do; admin.py itself declares their options and help.
+"""What admin.py's commands do, and their help; admin.py declares their options and prints what
+they return: a document, as text (the module's render) or --json (output.py).
 
 info.py       info: the stream, its groups and consumers
 findings.py   info's warnings: what loses, or will lose, entries without a word
@@ -14,7 +15,6 @@ cleanup.py    cleanup: removing consumers that are gone, without orphaning their
 metrics.py    metrics: the same for Prometheus, printed once or served (--serve ADDRESS)
 scrape.py     what metrics reads at each scrape, shard by shard, pipelined per node
 scope.py      which stream keys a command looks at: the shards (all, or --shard I)
-keys.py       checking that a key is a stream and a group exists
-arguments.py  IDs, range bounds, positions, the options of one command or two
-output.py     tables, durations, entries as text and as JSON, long lists printed as they come
+keys.py       which keys exist and are streams, which shards have a group
+output.py     the documents' convention; tables, durations, entries; long lists printed as they come
 """

@@ -6,12 +6,27 @@ some is removed only after they were handed to a running one (XCLAIM).
 
 from __future__ import annotations
 
-import click
 import redis.exceptions as rex
 
 from ..telling import UserError
 from .keys import shards_with_group
 from .output import duration, plural
+
+# What `admin.py cleanup --help` says (admin.py declares the command and its options).
+HELP = """Remove GROUP's consumers idle for longer than --idle ms, losing no pending entry.
+
+\b
+    python admin.py cleanup group1 --idle 3600000
+    python admin.py cleanup group1 --idle 3600000 --claim-to c1
+
+A consumer with nothing pending is removed. Removing one that holds pending entries would
+orphan them (XGROUP DELCONSUMER drops them unacknowledged), so such a consumer is kept,
+unless --claim-to names a running consumer (one idle for less than --idle): its pending
+entries are first claimed for that consumer (XCLAIM, their delivery counts unchanged), then
+it is removed. The new holder processes them when it restarts (it reads its own pending
+entries first), or any running consumer claims them after its --claim-idle. On a sharded
+stream each shard's group has consumers of its own: they are cleaned up shard by shard.
+"""
 
 DELETE_IF_NOTHING_PENDING = """
 -- Delete the consumer only if it holds no pending entries, atomically: one that came back and
@@ -31,60 +46,76 @@ def hand_over(db, stream: str, group: str, consumer: str, to: str, min_idle: int
     return moved
 
 
-def cleanup(connection, scope, group: str, *, idle: int, claim_to: str | None) -> None:
-    """Remove the consumers idle longer than `idle` ms; say what was removed and what was kept.
+def cleanup(connection, scope, group: str, *, idle: int, claim_to: str | None) -> dict:
+    """The document of a cleanup: "consumers", each consumer idle longer than `idle` ms, removed
+    or kept (and why), done as it is read; "seen", how many the group has in all.
 
     On a sharded stream each shard's group has its consumers of its own: each is looked at on its
     own shard (and counted there); --claim-to must be running on some shard.
     """
-    with connection.errors(key=scope.name):
-        try:
-            removed, kept, seen = remove_idle(connection, scope, group, idle=idle, claim_to=claim_to)
-        except rex.ReadOnlyError:  # (its text names the script's SHA: no use to anyone here)
-            raise UserError(f"Redis at {connection.where} is a read-only replica: run cleanup against its master")
-    active = seen - removed - kept
-    where = f" on {scope.label}, counted per shard" if scope.sharded else ""
-    click.echo(f"group {group}{where}: removed {plural(removed, 'consumer')}, kept {kept}; {active} active left alone")
-
-
-def remove_idle(connection, scope, group: str, *, idle: int, claim_to: str | None) -> tuple[int, int, int]:
-    """(removed, kept, seen): the consumers removed, those kept because of their pending entries."""
-    db, removed, kept, seen = connection.db, 0, 0, 0
+    db = connection.db
     found = shards_with_group(connection, scope, group)
     members = {shard: {c["name"].decode(): c for c in db.xinfo_consumers(shard.key, group)} for shard in found}
     if claim_to is not None:
         names = list(dict.fromkeys(name for each in members.values() for name in each))
         if claim_to not in names:
-            raise click.ClickException(
+            raise UserError(
                 f"--claim-to {claim_to}: no such consumer in group {group} "
                 f"(its consumers: {', '.join(names) or 'none'})"
             )
         least = min(each[claim_to]["idle"] for each in members.values() if claim_to in each)
         if least > idle:
-            raise click.ClickException(
-                f"--claim-to {claim_to}: it has been idle for {duration(least)}; name a running consumer"
-            )
-    delete = db.register_script(DELETE_IF_NOTHING_PENDING)
+            raise UserError(f"--claim-to {claim_to}: it has been idle for {duration(least)}; name a running consumer")
+
+    def idle_ones():
+        try:
+            yield from remove_idle(connection, scope, group, members, idle=idle, claim_to=claim_to)
+        except rex.ReadOnlyError:  # (its text names the script's SHA: no use to anyone here)
+            raise UserError(f"Redis at {connection.where} is a read-only replica: run cleanup against its master")
+
+    return {"group": group, "consumers": idle_ones(), "seen": sum(map(len, members.values()))}
+
+
+def remove_idle(connection, scope, group: str, members: dict, *, idle: int, claim_to: str | None):
+    """For each consumer idle longer than `idle`: removed ("kept" None), or kept and why; what it
+    held handed to `claim_to` first, if given (and how many were)."""
+    delete = connection.db.register_script(DELETE_IF_NOTHING_PENDING)
     for shard, each in members.items():
-        on = f" on {shard.key}" if scope.sharded else ""
-        seen += len(each)
         for name, member in each.items():
             if member["idle"] <= idle or name == claim_to:
                 continue
-            held, how = member["pending"], f"idle {duration(member['idle'])}"
+            held = member["pending"]
+            seen = {"consumer": name, "shard": shard.key if scope.sharded else None, "idle_ms": member["idle"]}
             if held and claim_to is None:
-                kept += 1
-                click.echo(
-                    f"kept {name}{on} ({how}): it holds {plural(held, 'pending entry')}; "
-                    "--claim-to <a running consumer> hands them over first"
-                )
+                yield {**seen, "pending": held, "kept": "holds pending entries", "handed_to": None, "handed": 0}
                 continue
-            moved = hand_over(db, shard.key, group, name, claim_to, idle) if held else 0
+            moved = hand_over(connection.db, shard.key, group, name, claim_to, idle) if held else 0
+            handed = {"pending": held, "handed_to": claim_to if held else None, "handed": moved}
             if delete(keys=[shard.key], args=[group, name]) == -1:
-                kept += 1
-                click.echo(f"kept {name}{on} ({how}): it is using its pending entries again")
+                yield {**seen, **handed, "kept": "uses its pending entries again"}
                 continue
-            removed += 1
-            handed = f"its {plural(moved, 'pending entry')} handed to {claim_to} first" if held else "nothing pending"
-            click.echo(f"removed {name}{on} ({how}, {handed})")
-    return removed, kept, seen
+            yield {**seen, **handed, "kept": None}
+
+
+def render(doc: dict, *, scope):
+    """A line per idle consumer, then the counts."""
+    removed = kept = 0
+    for one in doc["consumers"]:
+        name = one["consumer"] + (f" on {one['shard']}" if one["shard"] else "")
+        how = f"idle {duration(one['idle_ms'])}"
+        if one["kept"] == "holds pending entries":
+            yield (
+                f"kept {name} ({how}): it holds {plural(one['pending'], 'pending entry')}; "
+                "--claim-to <a running consumer> hands them over first"
+            )
+        elif one["kept"]:
+            yield f"kept {name} ({how}): it is using its pending entries again"
+        elif one["handed_to"]:
+            handed = f"its {plural(one['handed'], 'pending entry')} handed to {one['handed_to']} first"
+            yield f"removed {name} ({how}, {handed})"
+        else:
+            yield f"removed {name} ({how}, nothing pending)"
+        removed, kept = removed + (not one["kept"]), kept + bool(one["kept"])
+    active = doc["seen"] - removed - kept
+    where = f" on {scope.label}, counted per shard" if scope.sharded else ""
+    yield f"group {doc['group']}{where}: removed {plural(removed, 'consumer')}, kept {kept}; {active} active left alone"

@@ -11,12 +11,50 @@ from __future__ import annotations
 import heapq
 from itertools import chain, islice
 
-import click
-
 from ..dead_letters import split
 from ..ids import next_id, parse_id, read_range
-from .keys import is_stream
-from .output import emit_streamed, plural, table, table_lines, text
+from ..telling import UserError
+from . import keys
+from .output import Later, plural, table, table_lines, text
+
+# What `admin.py dlq --help` and `dlq list/show/purge --help` say (admin.py declares the commands and options).
+HELP = """Dead letters: entries the consumers gave up on, with the reason, and putting them back.
+
+\b
+    python admin.py dlq list
+    python admin.py dlq show 1700000000000-0
+    python admin.py dlq replay --all
+    python admin.py dlq purge
+
+A consumer dead-letters an entry that is invalid or failed more than --max-deliveries times:
+it copies it to the dead-letter stream (default <stream>:dlq) with the reason, then
+acknowledges it. Fix the cause, then replay it. A sharded stream has dead letters per shard
+(<dead-letter>:{<shard's tag>}); every command covers them all, or --shard I's.
+"""
+
+LIST_HELP = """The dead letters, oldest first: where each came from and why it failed.
+
+\b
+    python admin.py dlq list
+"""
+
+SHOW_HELP = """One dead letter in full: its original fields and everything known about its failure.
+
+\b
+    python admin.py dlq show 1700000000000-0
+
+ID is the dead letter's own ID, as `dlq list` shows it.
+"""
+
+PURGE_HELP = """Delete dead letters for good: the ones named, or all of them.
+
+\b
+    python admin.py dlq purge 1700000000000-0
+    python admin.py dlq purge --yes
+
+Without IDs it deletes every dead letter there is when it starts (one added meanwhile stays).
+It asks first unless --yes is given.
+"""
 
 
 def dead_letter_doc(entry_id: bytes, fields: dict) -> dict:
@@ -36,34 +74,33 @@ def dead_letter_doc(entry_id: bytes, fields: dict) -> dict:
     }
 
 
-def listing(connection, scope, count: int, as_json: bool) -> None:
-    """`dlq list`: the oldest `count` dead letters, printed as they are read (a page at a time)."""
-    with connection.errors(key=scope.dlq_name):
-        list_dead_letters(connection, scope, count, as_json)
-
-
-def list_dead_letters(connection, scope, count: int, as_json: bool) -> None:
+def listing(connection, scope, count: int) -> dict:
+    """`dlq list`: the document of the oldest `count` dead letters, read as they are printed (a
+    page at a time, merged by ID over the shards)."""
     db = connection.db
-    held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
-    length = sum(db.xlen(shard.dlq) for shard in held)
+    held = keys.held(connection, scope, dead_letters=True)
 
     def of(shard):  # count + 1: one more tells that more follow
         for entry_id, fields in read_range(db, shard.dlq, limit=count + 1):
             yield parse_id(entry_id), shard.index, shard, entry_id, fields
 
     rows = heapq.merge(*map(of, held), key=lambda row: row[:2])
-    entries = (doc_in(scope, shard, i, f) for _, _, shard, i, f in islice(rows, count))
-    if as_json:
-        more = lambda: {"more": next(rows, None) is not None}  # noqa: E731
-        emit_streamed({"key": scope.dlq_name, "length": length}, "entries", entries, more)
-        return
-    click.echo(f"{scope.dlq_label}: {plural(length, 'dead letter')}")
+    return {
+        "key": scope.dlq_name,
+        "length": sum(db.xlen(shard.dlq) for shard in held),
+        "entries": (doc_in(scope, shard, i, f) for _, _, shard, i, f in islice(rows, count)),
+        "more": Later(lambda: next(rows, None) is not None),
+    }
+
+
+def render_listing(doc: dict, *, count: int, scope):
+    yield f"{scope.dlq_label}: {plural(doc['length'], 'dead letter')}"
+    entries = doc["entries"]
     if (first := next(entries, None)) is not None:
         headers = ["ID", "FROM", "GROUP/CONSUMER", "DELIVERIES", "ERROR"]
-        for line in table_lines(headers, (row_of(e) for e in chain([first], entries))):
-            click.echo(line)
-    if next(rows, None) is not None:
-        click.echo(f"  ... more not shown (raise --count above {count})")
+        yield from table_lines(headers, (row_of(e) for e in chain([first], entries)))
+    if doc["more"].value:
+        yield f"  ... more not shown (raise --count above {count})"
 
 
 def row_of(e: dict) -> list:
@@ -87,7 +124,7 @@ def read_dead_letters(connection, scope, ids) -> list:
     per_id = [found[n * len(scope.shards) : (n + 1) * len(scope.shards)] for n in range(len(ids))]
     missing = [entry_id for entry_id, rows in zip(ids, per_id) if not any(rows)]
     if missing:
-        raise click.ClickException(
+        raise UserError(
             f"no entry {', '.join(missing)} in the dead-letter stream {scope.dlq_label} "
             "(`admin.py dlq list` shows what is there)"
         )
@@ -95,7 +132,7 @@ def read_dead_letters(connection, scope, ids) -> list:
     for entry_id, rows in zip(ids, per_id):
         held = [(shard, *hit[0]) for shard, hit in zip(scope.shards, rows) if hit]
         if len(held) > 1:
-            raise click.ClickException(
+            raise UserError(
                 f"{entry_id} is in {len(held)} dead-letter shards ({', '.join(str(h[0].index) for h in held)}): "
                 "name one with --shard I"
             )
@@ -103,13 +140,14 @@ def read_dead_letters(connection, scope, ids) -> list:
     return todo
 
 
-def showing(connection, scope, entry_id: str) -> tuple[dict, str]:
-    """`dlq show`: (the document, the text) of one dead letter in full."""
-    with connection.errors(key=scope.dlq_name):
-        for shard in scope.shards:
-            is_stream(connection, shard.dlq)
-        [(shard, found_id, fields)] = read_dead_letters(connection, scope, [entry_id])
-    doc = doc_in(scope, shard, found_id, fields)
+def showing(connection, scope, entry_id: str) -> dict:
+    """`dlq show`: the document of one dead letter in full (on a sharded stream with its "key")."""
+    keys.held(connection, scope, dead_letters=True)  # (a key of another type: said as such)
+    [(shard, found_id, fields)] = read_dead_letters(connection, scope, [entry_id])
+    return doc_in(scope, shard, found_id, fields)
+
+
+def render_showing(doc: dict, *, scope) -> list[str]:
     about = [
         ["from", f"{doc['stream']}, entry {doc['original_id']}"],
         ["group", doc["group"]],
@@ -118,39 +156,42 @@ def showing(connection, scope, entry_id: str) -> tuple[dict, str]:
         ["time", doc["time"]],
         ["error", doc["error"]],
     ]
-    lines = [
-        f"dead letter {doc['id']} in {shard.dlq}",
+    return [
+        f"dead letter {doc['id']} in {doc.get('key', scope.dlq_name)}",
         *table(["", ""], about)[1:],
         "original fields",
         *table(["", ""], [[k, v] for k, v in doc["fields"].items()])[1:],
     ]
-    return doc, "\n".join(lines)
 
 
-def purge(connection, scope, ids, yes: bool) -> None:
-    """`dlq purge`: delete the named dead letters, or all there are now (asking first unless yes)."""
+def purge(connection, scope, ids, confirm) -> dict:
+    """`dlq purge`: delete the named dead letters, or all there are now, once `confirm(question)`
+    returned (it raises to say no; None: do not ask). The document says how many went."""
     db, label = connection.db, scope.dlq_label
-    with connection.errors(key=scope.dlq_name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
-        if not held:
-            click.echo(f"{label} does not exist: nothing to purge")
-            return
-        if ids:
-            found = read_dead_letters(connection, scope, ids)
-            what = f"{plural(len(ids), 'dead letter')} from {label}"
-        else:
-            newest = {shard: db.xrevrange(shard.dlq, count=1) for shard in held}
-            length = sum(db.xlen(shard.dlq) for shard in held)
-            what = f"all {plural(length, 'dead letter')} in {label}"
-            if not any(newest.values()):
-                click.echo(f"{label} is empty: nothing to purge")
-                return
-        if not yes:
-            click.confirm(f"delete {what} for good?", abort=True)
-        if ids:
-            removed = sum(db.xdel(shard.dlq, entry_id) for shard, entry_id, _ in found)
-        else:  # MINID just above the newest one seen: what a consumer dead-letters meanwhile stays
-            removed = sum(
-                db.xtrim(shard.dlq, minid=next_id(top[0][0]), approximate=False) for shard, top in newest.items() if top
-            )
-    click.echo(f"deleted {plural(removed, 'dead letter')} from {label}")
+    held = keys.held(connection, scope, dead_letters=True)
+    if not held:
+        return {"key": scope.dlq_name, "deleted": 0, "nothing": "does not exist"}
+    if ids:
+        found = read_dead_letters(connection, scope, ids)
+        what = f"{plural(len(ids), 'dead letter')} from {label}"
+    else:
+        newest = {shard: db.xrevrange(shard.dlq, count=1) for shard in held}
+        length = sum(db.xlen(shard.dlq) for shard in held)
+        what = f"all {plural(length, 'dead letter')} in {label}"
+        if not any(newest.values()):
+            return {"key": scope.dlq_name, "deleted": 0, "nothing": "is empty"}
+    if confirm is not None:
+        confirm(f"delete {what} for good?")
+    if ids:
+        removed = sum(db.xdel(shard.dlq, entry_id) for shard, entry_id, _ in found)
+    else:  # MINID just above the newest one seen: what a consumer dead-letters meanwhile stays
+        removed = sum(
+            db.xtrim(shard.dlq, minid=next_id(top[0][0]), approximate=False) for shard, top in newest.items() if top
+        )
+    return {"key": scope.dlq_name, "deleted": removed}
+
+
+def render_purge(doc: dict, *, scope) -> list[str]:
+    if "nothing" in doc:
+        return [f"{scope.dlq_label} {doc['nothing']}: nothing to purge"]
+    return [f"deleted {plural(doc['deleted'], 'dead letter')} from {scope.dlq_label}"]

@@ -9,51 +9,74 @@ several slots: on a cluster, tail waits on each shard in a thread of its own.
 from __future__ import annotations
 
 import heapq
-import json
 import queue
 import threading
 import time
 from itertools import islice
 
-import click
 import redis.exceptions as rex
 
+from ..connection import unblocked
 from ..ids import id_text, parse_id, read_range
 from ..stopping import Interrupt
-from .keys import is_stream
-from .output import emit_streamed, entry_doc, entry_line, plural
+from ..telling import say
+from . import keys
+from .output import Later, entry_doc, entry_line, plural
+
+# What `admin.py range --help` and `admin.py tail --help` say (admin.py declares the commands and options).
+RANGE_HELP = """The stream's history between START and END (default: all of it), oldest first.
+
+\b
+    python admin.py range
+    python admin.py range 1700000000000 + --count 10
+    python admin.py range --reverse --count 5
+
+START and END are IDs (a bare time in milliseconds means its first or last entry), - for the
+oldest, + for the newest, or (ID to leave that ID out. This is the history that pub/sub does
+not keep; reading it changes nothing for consumer groups. A sharded stream's shards are merged
+in ID order, each entry followed by its shard's key.
+"""
+
+TAIL_HELP = """Print entries as they are added (XREAD BLOCK), until Ctrl-C.
+
+\b
+    python admin.py tail
+    python admin.py tail --from 0
+
+Unlike a consumer group, where each entry goes to one consumer, every reader with XREAD sees
+every entry: run it in two terminals and both print everything. It keeps no position in
+Redis and acknowledges nothing. Ctrl-C stops it (exit 0). A sharded stream: every shard.
+"""
 
 
-def show_range(connection, scope, start: str, end: str, *, count: int, reverse: bool, as_json: bool) -> None:
-    """Print the entries between two bounds (count 0: all), oldest first unless reverse.
+def entries_between(connection, scope, start: str, end: str, *, count: int, reverse: bool) -> dict:
+    """The document of the entries between two bounds (count 0: all), oldest first unless reverse.
 
-    Read a page at a time from each shard, merged by ID and printed as they come: a range of
-    millions neither blocks Redis with one huge reply nor piles up in memory here.
+    Read a page at a time from each shard, merged by ID as they are printed: a range of millions
+    neither blocks Redis with one huge reply nor piles up in memory here.
     """
-    with connection.errors(key=scope.name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.key)]
-        merged = merged_entries(connection, held, start, end, count=count, reverse=reverse, sharded=scope.sharded)
-        shown = islice(merged, count or None)
-        if as_json:
-            emit_streamed(
-                {"stream": scope.name},
-                "entries",
-                (entry_doc(i, f, key) for i, f, key, _ in shown),
-                lambda: {"more": next(merged, None) is not None},
-            )
-            return
-        last, n = None, 0
-        for entry_id, fields, key, _ in shown:
-            click.echo(entry_line(entry_id, fields, key))
-            last, n = entry_id, n + 1
-        following = next(merged, None) if count else None
-    if not n:
-        click.echo(f"no entries in {scope.label} between {start} and {end}", err=True)
-    elif following:
-        last = last.decode()  # another shard holds this same ID, not shown yet: go on from it
+    held = keys.held(connection, scope)
+    merged = merged_entries(connection, held, start, end, count=count, reverse=reverse, sharded=scope.sharded)
+    return {
+        "stream": scope.name,
+        "entries": (entry_doc(i, f, key) for i, f, key, _ in islice(merged, count or None)),
+        "more": Later(lambda: next(merged, None), as_json=bool),  # (the text goes on from the next one)
+    }
+
+
+def render_range(doc: dict, *, scope, start: str, end: str, reverse: bool):
+    """The entries, a line each; on stderr, that there were none, or how to read on."""
+    last = None
+    for entry in doc["entries"]:
+        yield entry_line(entry)
+        last = entry["id"]
+    following = doc["more"].value
+    if last is None:
+        say(f"no entries in {scope.label} between {start} and {end}")
+    elif following:  # another shard may hold this same ID, not shown yet: go on from it
         after = f"'({last}'" if following[0].decode() != last else last
         hint = f"{start} {after} --reverse" if reverse else f"{after} {end}"
-        click.echo(f"(more entries follow: raise --count, or go on with `admin.py range {hint}`)", err=True)
+        say(f"(more entries follow: raise --count, or go on with `admin.py range {hint}`)")
 
 
 def merged_entries(connection, held, start: str, end: str, *, count: int, reverse: bool, sharded: bool):
@@ -68,47 +91,44 @@ def merged_entries(connection, held, start: str, end: str, *, count: int, revers
     return heapq.merge(*map(of, held), key=lambda row: (parse_id(row[0]), row[3]), reverse=reverse)
 
 
-def tail(connection, scope, start: str, *, count: int, block: int, as_json: bool) -> None:
-    """Print entries as they are added (XREAD BLOCK) until Ctrl-C, carrying on after Redis comes back."""
+def tail(connection, scope, start: str, *, count: int, block: int):
+    """The document of each entry as it is added (XREAD BLOCK), until Ctrl-C; carries on after
+    Redis comes back. Says on stderr where it starts and, at the end, how many it showed."""
     interrupt = Interrupt()
     shown, positions = 0, {shard.key: start for shard in scope.shards}
     try:
-        with connection.errors(key=scope.name):
-            if start == "$":  # fix "now" once: reading `$` again after each read could skip entries
-                for key in positions:
-                    exists = is_stream(connection, key)
-                    positions[key] = id_text(connection.db.xinfo_stream(key)["last-generated-id"]) if exists else "0-0"
-            since = next(iter(positions.values())) if len(positions) == 1 else "now" if start == "$" else start
-            click.echo(f"tail {scope.label}: entries after {since} (Ctrl-C to stop)", err=True)
-            read = (
-                Followers(connection, positions, count, block).read
-                if len(positions) > 1 and connection.cluster
-                else None
-            )
-            while not interrupt:
-                try:
-                    with interrupt.waiting():
-                        reply = read() if read else connection.db.xread(dict(positions), count=count, block=block)
-                except connection.transient as exc:
-                    connection.wait_until_back(interrupt, exc)  # then go on from the last entry shown
+        if start == "$":  # fix "now" once: reading `$` again after each read could skip entries
+            for key in positions:
+                exists = keys.is_stream(connection, key)
+                positions[key] = id_text(connection.db.xinfo_stream(key)["last-generated-id"]) if exists else "0-0"
+        since = next(iter(positions.values())) if len(positions) == 1 else "now" if start == "$" else start
+        say(f"tail {scope.label}: entries after {since} (Ctrl-C to stop)")
+        read = None
+        if len(positions) > 1 and connection.cluster:  # one XREAD cannot wait on keys of several slots
+            read = Followers(connection, positions, count, block).read
+        while not interrupt:
+            try:
+                with interrupt.waiting():
+                    reply = read() if read else connection.db.xread(dict(positions), count=count, block=block)
+            except connection.transient as exc:
+                connection.wait_until_back(interrupt, exc)  # then go on from the last entry shown
+                continue
+            except rex.ResponseError as exc:
+                if woken(connection, exc):
                     continue
-                except rex.ResponseError as exc:
-                    if woken(connection, exc):
-                        continue
-                    raise
-                batch = [(i, f, id_text(key)) for key, entries in reply for i, f in entries]
-                for entry_id, fields, key in sorted(batch, key=lambda entry: parse_id(entry[0])):
-                    shard = key if scope.sharded else None
-                    click.echo(
-                        json.dumps(entry_doc(entry_id, fields, shard))
-                        if as_json
-                        else entry_line(entry_id, fields, shard)
-                    )
-                    positions[key] = entry_id
-                shown += len(batch)
+                raise
+            batch = [(i, f, id_text(key)) for key, entries in reply for i, f in entries]
+            for entry_id, fields, key in sorted(batch, key=lambda entry: parse_id(entry[0])):
+                yield entry_doc(entry_id, fields, key if scope.sharded else None)
+                positions[key] = entry_id
+            shown += len(batch)
     except KeyboardInterrupt:
         pass
-    click.echo(f"tail stopped after {plural(shown, 'entry')}", err=True)
+    say(f"tail stopped after {plural(shown, 'entry')}")
+
+
+def render_tail(entries):
+    return map(entry_line, entries)
 
 
 class Followers:
@@ -160,4 +180,4 @@ class Followers:
 
 def woken(connection, exc: Exception) -> bool:
     """A blocked read that Redis 7.0 ended because its slot moved (failover, migration): read again."""
-    return connection.cluster and str(exc).startswith("UNBLOCKED")
+    return connection.cluster and unblocked(exc)

@@ -18,10 +18,27 @@ What looks wrong (the warnings) is in findings.py.
 
 from __future__ import annotations
 
-from ..ids import COUNT_LIMIT, count_pending, id_text, parse_id, split_at
+from ..ids import COUNT_LIMIT, count_pending, entries_read, id_text, parse_id, split_at
 from . import findings, totals
 from .keys import stream_kind
 from .output import duration, maybe, plural, table
+
+# What `admin.py info --help` says (admin.py declares the command and its options).
+HELP = """The stream, each group and each consumer, with warnings where something is wrong.
+
+\b
+    python admin.py info
+    python admin.py info --stream app:event --json
+
+Shows the stream's length, first and last ID and how many entries were ever added; each
+group's consumers, pending count, last-delivered ID and lag (entries it has not read yet);
+each consumer's pending count and idle time. It warns when a group lost entries to trimming
+before reading them, when a consumer idle longer than --warn-idle still holds pending entries,
+when pending entries were trimmed away, and when the dead-letter stream is not empty.
+
+A sharded stream: the totals over its shards, then a row per shard with the node holding it
+(with --json: "shards", each shard's own document and its "node"). --maxlen is per shard.
+"""
 
 
 # -- the whole picture -------------------------------------------------------------------------
@@ -177,9 +194,7 @@ def trimmed_unread(db, stream: dict, group: dict, unread=None) -> int | None:
     behind = stream["first_id"] is None or last < parse_id(stream["first_id"])
     if not behind and parse_id(stream["max_deleted_id"] or "0-0") <= last:
         return 0  # nothing after its position was ever removed
-    read = group["entries_read"]
-    if read is None and last == (0, 0):
-        read = 0  # a group that never read anything
+    read = entries_read(group["entries_read"], group["last_delivered_id"])
     if read is None:
         return None
     if behind:
@@ -197,8 +212,8 @@ def pending_trimmed(db, stream: dict, group: str, pending: int) -> int:
 
 
 # -- as text -----------------------------------------------------------------------------------
-def render(doc: dict, rate: dict | None = None, scope=None) -> str:
-    """The info document as a person reads it (watch adds the rates; scope names the shards)."""
+def render(doc: dict, rate: dict | None = None, scope=None) -> list[str]:
+    """The info document as a person reads it, line by line (watch adds the rates; scope names the shards)."""
     stream, dead, per = doc["stream"], doc["dead_letters"], len(doc.get("shards") or [None])
     lines = [f"Stream {scope.label if scope else stream['key']}"]
     if not stream["exists"]:
@@ -258,7 +273,7 @@ def render(doc: dict, rate: dict | None = None, scope=None) -> str:
 
     lines += ["", "Warnings"]
     lines += [f"  ! {w['message']}" for w in doc["warnings"]] or ["  none"]
-    return "\n".join(lines)
+    return lines
 
 
 def shards_table(docs: list[dict], scope) -> list[str]:

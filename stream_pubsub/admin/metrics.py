@@ -5,98 +5,75 @@ Printed once (for a cron job, or node_exporter's textfile collector), or served 
 readings are in scrape.py, the names in stream_pubsub/metric_names.py; prometheus_client (its
 own exposition format) is imported only here, and only when the command runs.
 
-admin.py registers the command with `command(config)`: its options are the ones every script
-shares (config.py), except that --stream may be given more than once, or as a pattern.
+admin.py declares the command and its options (--stream may be given more than once, or as a
+pattern) and prints what read_once returns.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 
-import click
 import redis.exceptions as rex
 
 from .. import metric_names as names
 from ..connection import connect
 from ..stopping import Interrupt
-from ..telling import UserError, say
+from ..telling import UsageError, UserError, say
 from . import scrape
-from .scope import UsageLine
+
+# What `admin.py metrics --help` says (admin.py declares the command and its options).
+HELP = """The streams' groups, consumers, pending entries and dead letters as Prometheus metrics.
+
+\b
+    python admin.py metrics
+    python admin.py metrics --serve :9103 --stream 'app:*'
+
+Without --serve it prints the metrics once and exits (a cron job can write them where
+node_exporter's textfile collector reads them). With --serve it answers Prometheus's
+scrapes until Ctrl-C, reading Redis afresh each time. It never writes to Redis.
+Where redis_exporter has the same data (--check-streams) the names and labels are its
+own (redis_stream_*); the rest is stream_pubsub_*. Every shard of a sharded stream is
+read from its own node, with a `shard` label.
+"""
 
 
-def command(config) -> click.Command:
-    """The `metrics` command, with the shared settings of config.py."""
+def read_once(redis_url: str, streams: list[str], *, dlq: str | None) -> str:
+    """The metrics of the streams now, in Prometheus's text format (printed once)."""
+    check(streams, dlq)
+    exporter = Exporter(connect(redis_url), streams, dlq)
+    samples = exporter.read_or_exit()
+    from prometheus_client import generate_latest
 
-    @click.command("metrics")
-    @click.option(
-        "--redis-url",
-        envvar=config.REDIS_URL,
-        show_envvar=True,
-        default=config.DEFAULT_REDIS_URL,
-        show_default=True,
-        help="Redis to connect to: redis://[[user]:password@]host:port/db, or rediss:// for TLS.",
-    )
-    @click.option(
-        "--stream",
-        "streams",
-        multiple=True,
-        envvar=config.STREAM_KEY,
-        show_envvar=True,
-        default=[config.DEFAULT_STREAM],
-        show_default=True,
-        help="A stream to cover; give it more than once for more, or a pattern ('app:*', SCAN MATCH).",
-    )
-    @config.dead_letter_option
-    @click.option(
-        "--serve",
-        metavar="ADDRESS",
-        help="Serve /metrics on ADDRESS (:9103 for every interface, 127.0.0.1:9103), read at every scrape.",
-    )
-    def metrics(redis_url, streams, dlq, serve):
-        """The streams' groups, consumers, pending entries and dead letters as Prometheus metrics.
-
-        \b
-            python admin.py metrics
-            python admin.py metrics --serve :9103 --stream 'app:*'
-
-        Without --serve it prints the metrics once and exits (a cron job can write them where
-        node_exporter's textfile collector reads them). With --serve it answers Prometheus's
-        scrapes until Ctrl-C, reading Redis afresh each time. It never writes to Redis.
-        Where redis_exporter has the same data (--check-streams) the names and labels are its
-        own (redis_stream_*); the rest is stream_pubsub_*. Every shard of a sharded stream is
-        read from its own node, with a `shard` label.
-        """
-        run(redis_url, list(streams), dlq=dlq, serve=serve)
-
-    return metrics
+    return generate_latest(Exported(samples)).decode()
 
 
-def run(redis_url: str, streams: list[str], *, dlq: str | None, serve: str | None) -> None:
-    if dlq and (len(streams) > 1 or scrape.WILDCARD.search(streams[0])):
-        raise UsageLine("--dead-letter names the dead-letter stream of one --stream; leave it out for several")
+def serve(redis_url: str, streams: list[str], *, dlq: str | None, address: str) -> None:
+    """Answer Prometheus's scrapes on `address`/metrics until Ctrl-C, reading Redis at each one."""
+    check(streams, dlq)
     from ..metrics_http import AddressError, listen
 
     try:
-        server = listen(serve, "--serve") if serve else None  # before anything else
+        server = listen(address, "--serve")  # before anything else: a port that is taken is said first
     except AddressError as exc:
-        raise UsageLine(str(exc)) from None
+        raise UsageError(str(exc)) from None
     exporter = Exporter(connect(redis_url), streams, dlq)
-    samples = exporter.read_or_exit()  # a key that is not a stream: one line now, not at every scrape
-    from prometheus_client import CollectorRegistry, generate_latest
+    exporter.read_or_exit()  # a key that is not a stream: one line now, not at every scrape
+    from prometheus_client import CollectorRegistry
 
-    if server is None:
-        sys.stdout.write(generate_latest(Exported(samples)).decode())
-        return
     registry = CollectorRegistry()
     registry.register(exporter)
-    serve_until_stopped(server, registry, f"{', '.join(streams)} from Redis at {exporter.connection.where}", serve)
+    serve_until_stopped(server, registry, f"{', '.join(streams)} from Redis at {exporter.connection.where}", address)
+
+
+def check(streams: list[str], dlq: str | None) -> None:
+    if dlq and (len(streams) > 1 or scrape.WILDCARD.search(streams[0])):
+        raise UsageError("--dead-letter names the dead-letter stream of one --stream; leave it out for several")
 
 
 def serve_until_stopped(server, registry, what: str, address: str) -> None:
-    from ..metrics_http import serve
+    from .. import metrics_http
 
-    serve(server, registry)
+    metrics_http.serve(server, registry)
     say(f"serving the metrics of {what} on {address}/metrics (read at every scrape); Ctrl-C to stop")
     interrupt = Interrupt()
     try:

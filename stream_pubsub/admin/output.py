@@ -1,29 +1,71 @@
-"""How admin.py prints: entries as text and JSON, tables, durations, counted nouns.
+"""What admin.py prints, in one convention: a command's module returns a document (a dict), and a
+`render` function that turns it into lines of text; admin.py prints it (emit) as JSON (--json) or
+as those lines. Diagnostics (hints, warnings) go to stderr as they happen (telling.say).
 
-What can be long (range, dlq list, pending) is printed as it is read, a page at a time: a JSON
-document with its one list written entry by entry (the same text json.dumps gives), a table
-whose column widths come from its first page.
+What can be long (range, dlq list, pending) is not read whole first: the document holds the long
+list as a generator, read a page at a time while it is printed, and what only its end can tell
+(`more`) as a `Later`; `json_text` writes such a document piece by piece, as json.dumps(...,
+indent=2) would have written it whole. A command that goes on until Ctrl-C (tail, watch) returns a
+generator of documents instead: one JSON document a line. Tables get their column widths from
+their first page.
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
-import click
-
 from ..ids import PAGE
+
+CLEAR = object()  # a line of render's that means: clear the terminal first (watch, on a terminal)
+
+
+class Later:
+    """A value of a document known only once its long list was read (`more`): asked for once,
+    after the list. `as_json` turns it into what --json shows (the text may want more than that)."""
+
+    def __init__(self, ask: Callable[[], object], as_json: Callable[[object], object] = lambda value: value):
+        self.ask, self.as_json = ask, as_json
+        self.asked = False
+
+    @property
+    def value(self):
+        if not self.asked:
+            self._value, self.asked = self.ask(), True
+        return self._value
+
+
+def json_text(doc: dict) -> Iterator[str]:
+    """The document as json.dumps(doc, indent=2) writes it, in pieces as they are ready: a list
+    that is a generator item by item as it comes, a Later once what comes before it was written."""
+    if not any(isinstance(value, (Iterator, Later)) for value in doc.values()):
+        yield json.dumps(doc, indent=2) + "\n"
+        return
+    sep = "{"
+    for name, value in doc.items():
+        yield f"{sep}\n  {json.dumps(name)}: "
+        sep = ","
+        if isinstance(value, Iterator):
+            yield from json_list(value)
+        else:
+            shown = value.as_json(value.value) if isinstance(value, Later) else value
+            yield textwrap.indent(json.dumps(shown, indent=2), "  ").lstrip()
+    yield "\n}\n"
+
+
+def json_list(items: Iterator) -> Iterator[str]:
+    """A list inside a document, as json.dumps(..., indent=2) writes it, item by item."""
+    sep = "["
+    for item in items:
+        yield f"{sep}\n" + textwrap.indent(json.dumps(item, indent=2), "    ")
+        sep = ","
+    yield "[]" if sep == "[" else "\n  ]"
 
 
 def text(value: bytes) -> str:
     return value.decode("utf-8", "backslashreplace")
-
-
-def entry_line(entry_id: bytes, fields: dict, stream: str | None = None) -> str:
-    """`ID field=value ...`; with the stream key after the ID when it is one shard of several."""
-    return " ".join([entry_id.decode(), *[stream] * bool(stream), *(f"{text(k)}={text(v)}" for k, v in fields.items())])
 
 
 def entry_doc(entry_id: bytes, fields: dict, stream: str | None = None) -> dict:
@@ -32,8 +74,10 @@ def entry_doc(entry_id: bytes, fields: dict, stream: str | None = None) -> dict:
     return {"id": entry_id.decode(), **where, "fields": {text(k): text(v) for k, v in fields.items()}}
 
 
-def emit(doc, as_json: bool, human: str) -> None:
-    click.echo(json.dumps(doc, indent=2) if as_json else human)
+def entry_line(doc: dict) -> str:
+    """An entry's document as text: `ID field=value ...` (a shard's key after the ID)."""
+    shard = [doc["stream"]] if "stream" in doc else []
+    return " ".join([doc["id"], *shard, *(f"{k}={v}" for k, v in doc["fields"].items())])
 
 
 def table(headers: list[str], rows: list[list]) -> list[str]:
@@ -51,28 +95,6 @@ def table_lines(headers: list[str], rows: Iterable[list]):
     for row in rows:  # (a row with a cell more than the headers: that cell goes at its end)
         cells = zip(row, [*widths, *[0] * (len(row) - len(widths))])
         yield "  " + "  ".join(str(value).ljust(width) for value, width in cells).rstrip()
-
-
-def emit_streamed(head: dict, key: str, items: Iterable, tail: Callable[[], dict]) -> None:
-    """Print `{**head, key: [*items], **tail()}` as json.dumps(..., indent=2) would, each item as
-    soon as it comes; `tail()` is asked once the list is done (what only the end can tell)."""
-
-    def member(name, value, depth: int) -> str:
-        text = textwrap.indent(json.dumps(value, indent=2), "  " * depth).lstrip()
-        return f"{'  ' * depth}{json.dumps(name)}: {text}"
-
-    click.echo("{")
-    for name, value in head.items():
-        click.echo(member(name, value, 1) + ",")
-    click.echo(f"  {json.dumps(key)}: [", nl=False)
-    sep = "\n"
-    for item in items:
-        click.echo(sep + textwrap.indent(json.dumps(item, indent=2), "    "), nl=False)
-        sep = ",\n"
-    click.echo("\n  ]" if sep != "\n" else "]", nl=False)
-    for name, value in tail().items():
-        click.echo(",\n" + member(name, value, 1), nl=False)
-    click.echo("\n}")
 
 
 def duration(ms: int) -> str:

@@ -11,20 +11,29 @@ from __future__ import annotations
 import heapq
 from itertools import chain, islice
 
-import click
-
 from ..ids import PAGE, parse_id
+from ..telling import UserError
 from .keys import shards_with_group
-from .output import duration, emit_streamed, plural, table_lines
+from .output import Later, duration, plural, table_lines
+
+# What `admin.py pending --help` says (admin.py declares the command and its options).
+HELP = """The entries GROUP has delivered but nobody has acknowledged yet, oldest first.
+
+\b
+    python admin.py pending group1
+    python admin.py pending group1 --consumer c1 --min-idle 60000
+
+For each: the consumer holding it, how long since it was last delivered (idle), and how
+many times it was delivered. An entry that keeps coming back failed every time; one idle for
+long sits with a consumer that is stuck or gone (a running consumer claims it after its
+--claim-idle). An entry whose data was trimmed away is marked: it can only be dropped.
+On a sharded stream: the group on every shard, oldest first, each entry with its shard.
+"""
 
 
-def pending(connection, scope, group: str, *, consumer: str | None, min_idle: int, count: int, as_json: bool) -> None:
-    """Print the group's total, per consumer, and the oldest `count` entries (with filters)."""
-    with connection.errors(key=scope.name):
-        show(connection, scope, group, consumer=consumer, min_idle=min_idle, count=count, as_json=as_json)
-
-
-def show(connection, scope, group: str, *, consumer: str | None, min_idle: int, count: int, as_json: bool) -> None:
+def pending(connection, scope, group: str, *, consumer: str | None, min_idle: int, count: int) -> dict:
+    """The document: the group's total, per consumer, and its oldest `count` entries (with the
+    filters), read as they are printed. A group or consumer that does not exist: a UserError now."""
     db = connection.db
     found = shards_with_group(connection, scope, group)
     total, per_consumer, members = 0, {}, {}
@@ -36,9 +45,7 @@ def show(connection, scope, group: str, *, consumer: str | None, min_idle: int, 
             per_consumer[name] = per_consumer.get(name, 0) + c["pending"]
         members.update(dict.fromkeys(c["name"].decode() for c in db.xinfo_consumers(shard.key, group)))
     if consumer is not None and consumer not in members:
-        raise click.ClickException(
-            f"no consumer {consumer!r} in group {group!r} (its consumers: {', '.join(members) or 'none'})"
-        )
+        raise UserError(f"no consumer {consumer!r} in group {group!r} (its consumers: {', '.join(members) or 'none'})")
 
     def of(shard):  # XPENDING a page at a time; count + 1: one more tells that more follow
         start, left = "-", count + 1
@@ -51,19 +58,15 @@ def show(connection, scope, group: str, *, consumer: str | None, min_idle: int, 
             left, start = left - want, "(" + rows[-1]["message_id"].decode()
 
     rows = heapq.merge(*map(of, found), key=lambda row: row[:2])
-    entries = with_data(db, scope, (row[2:] for row in islice(rows, count)))
-    more = lambda: next(rows, None) is not None  # noqa: E731
-    head = {
+    return {
         "stream": scope.name,
         "group": group,
         "pending": total,
         "consumers": dict(sorted(per_consumer.items())) if scope.sharded else per_consumer,
         "filters": {"consumer": consumer, "min_idle_ms": min_idle},
+        "entries": with_data(db, scope, (row[2:] for row in islice(rows, count))),
+        "more": Later(lambda: next(rows, None) is not None),
     }
-    if as_json:
-        emit_streamed(head, "entries", entries, lambda: {"more": more()})
-    else:
-        render(head, entries, more, count, scope)
 
 
 def with_data(db, scope, rows):
@@ -85,15 +88,15 @@ def with_data(db, scope, rows):
             }
 
 
-def render(head: dict, entries, more, count: int, scope) -> None:
+def render(doc: dict, *, count: int, scope):
     """The text: a line about the group, the table as it comes (a DATA column if its first page
     has an entry whose data is gone; a later one is marked at the end of its row)."""
-    consumer, min_idle = head["filters"]["consumer"], head["filters"]["min_idle_ms"]
-    holders = ", ".join(f"{name} {n}" for name, n in head["consumers"].items())
-    click.echo(
-        f"group {head['group']} on {scope.label}: {plural(head['pending'], 'pending entry')}"
-        + (f" ({holders})" if holders else "")
+    consumer, min_idle = doc["filters"]["consumer"], doc["filters"]["min_idle_ms"]
+    holders = ", ".join(f"{name} {n}" for name, n in doc["consumers"].items())
+    yield f"group {doc['group']} on {scope.label}: {plural(doc['pending'], 'pending entry')}" + (
+        f" ({holders})" if holders else ""
     )
+    entries = doc["entries"]
     first = list(islice(entries, PAGE))
     gone, sharded, shown = any(not e["in_stream"] for e in first), scope.sharded, 0
 
@@ -105,11 +108,10 @@ def render(head: dict, entries, more, count: int, scope) -> None:
 
     if first:
         headers = ["ID"] + ["SHARD"] * sharded + ["CONSUMER", "IDLE", "DELIVERIES"] + ["DATA"] * gone
-        for line in table_lines(headers, map(row, chain(first, entries))):
-            click.echo(line)
+        yield from table_lines(headers, map(row, chain(first, entries)))
     filters = [f"consumer {consumer}"] * bool(consumer) + [f"idle at least {duration(min_idle)}"] * bool(min_idle)
-    following = more()
+    following = doc["more"].value
     if filters:
-        click.echo(f"  only {', '.join(filters)}: {shown}{'+' if following else ''}")
+        yield f"  only {', '.join(filters)}: {shown}{'+' if following else ''}"
     if following:
-        click.echo(f"  ... more not shown (raise --count above {count})")
+        yield f"  ... more not shown (raise --count above {count})"

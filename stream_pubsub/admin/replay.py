@@ -23,42 +23,73 @@ from .. import shards
 from ..dead_letters import split
 from ..ids import read_range
 from ..stopping import Interrupt
-from ..telling import Interrupted, UserError
+from ..telling import Interrupted, UserError, say
+from . import keys
 from .dlq import read_dead_letters
-from .keys import is_stream
 from .output import plural
+
+# What `admin.py dlq replay --help` says (admin.py declares the command and its options).
+HELP = """Put dead letters back on their stream, to be processed again, and remove them here.
+
+\b
+    python admin.py dlq replay 1700000000000-0
+    python admin.py dlq replay --all
+
+Each is added again to the stream it came from (a new ID, its original fields, none of the
+dlq.* ones) and removed from the dead-letter stream in the same MULTI/EXEC: it is in one
+place or the other, never both, never neither. Ctrl-C stops between two batches, says how
+many were replayed and how many remain, and exits 130. (On a cluster, a dead-letter key not
+in its stream's slot cannot share a transaction: there the removal follows the add, and if it
+fails the dead letter is in both places; `dlq purge ID` removes just that one.)
+"""
 
 BATCH = 100  # dead letters per MULTI/EXEC: a few milliseconds of Redis's time
 
 
-def replay(connection, scope, ids, replay_all: bool, *, say) -> None:
-    """Replay the named dead letters, or (replay_all) every one there is now; say each
-    (`say(text, err=False)` prints a line: click.echo)."""
+def replay(connection, scope, ids, replay_all: bool) -> dict:
+    """The document of a replay of the named dead letters, or (replay_all) of every one there is
+    now: "replayed", each one put back, done as it is read. Ctrl-C (from now on) stops it between
+    two batches: Interrupted, saying how many were replayed and how many remain."""
     interrupt = Interrupt()  # Ctrl-C only sets a flag until the batch in hand is done
+    held = keys.held(connection, scope, dead_letters=True)
+    if not held:
+        raise UserError(f"the dead-letter stream {scope.dlq_label} does not exist: nothing to replay")
+    may_multi(connection, held[0].dlq)
+    todo = dead_letters(connection, held) if replay_all else iter(read_dead_letters(connection, scope, ids))
+    return {"key": scope.dlq_name, "replayed": replaying(connection, scope, held, todo, interrupt)}
+
+
+def replaying(connection, scope, held, todo, interrupt):
+    """What each dead letter put back became (replayed()), BATCH at a time."""
     done, checked = 0, set()
-    with connection.errors(key=scope.dlq_name):
-        held = [shard for shard in scope.shards if is_stream(connection, shard.dlq)]
-        if not held:
-            raise UserError(f"the dead-letter stream {scope.dlq_label} does not exist: nothing to replay")
-        may_multi(connection, held[0].dlq)
-        todo = dead_letters(connection, held) if replay_all else iter(read_dead_letters(connection, scope, ids))
-        while not interrupt and (batch := list(islice(todo, BATCH))):
-            for (shard, target), rows in groupby(plan(batch, say), key=lambda row: row[:2]):
-                pairs = [pair for _, _, *pair in rows]
-                if target not in checked:  # a target that is not a stream would fail inside EXEC: ask first
-                    check_target(connection, target, shard.dlq, pairs[0][0])
-                    checked.add(target)
-                if connection.cluster and shards.slot(target) != shards.slot(shard.dlq):
-                    done += one_by_one(connection, interrupt, shard.dlq, target, pairs, say)
-                else:
-                    done += together(connection, shard.dlq, target, pairs, say)
-        if interrupt:
-            left = sum(connection.db.xlen(shard.dlq) for shard in held)
-            raise Interrupted(
-                f"interrupted: replayed {plural(done, 'dead letter')} from {scope.dlq_label}; {left} remain there "
-                "(none is in both places; `admin.py dlq replay --all` replays the rest)"
-            )
-    say(f"replayed {plural(done, 'dead letter')} from {scope.dlq_label}", err=True)
+    while not interrupt and (batch := list(islice(todo, BATCH))):
+        for (shard, target), rows in groupby(plan(batch), key=lambda row: row[:2]):
+            pairs = [pair for _, _, *pair in rows]
+            if target not in checked:  # a target that is not a stream would fail inside EXEC: ask first
+                check_target(connection, target, shard.dlq, pairs[0][0])
+                checked.add(target)
+            if connection.cluster and shards.slot(target) != shards.slot(shard.dlq):
+                replayed = one_by_one(connection, interrupt, shard.dlq, target, pairs)
+            else:
+                replayed = together(connection, shard.dlq, target, pairs)
+            for one in replayed:
+                done += 1
+                yield one
+    if interrupt:
+        left = sum(connection.db.xlen(shard.dlq) for shard in held)
+        raise Interrupted(
+            f"interrupted: replayed {plural(done, 'dead letter')} from {scope.dlq_label}; {left} remain there "
+            "(none is in both places; `admin.py dlq replay --all` replays the rest)"
+        )
+
+
+def render(doc: dict, *, scope):
+    """A line for each dead letter replayed; on stderr, how many in all."""
+    done = 0
+    for one in doc["replayed"]:
+        done += 1
+        yield f"replayed {one['dead_letter']} (was {one['original_id']}) to {one['stream']} as {one['new_id']}"
+    say(f"replayed {plural(done, 'dead letter')} from {scope.dlq_label}")
 
 
 def may_multi(connection, key: str) -> None:
@@ -85,13 +116,13 @@ def dead_letters(connection, held):
                 yield shard, entry_id, fields
 
 
-def plan(batch, say):
+def plan(batch):
     """(shard, target stream, ID, original fields, dlq.id, all fields) of each dead letter that
     can go back; one without original fields is said and skipped (it stays)."""
     for shard, entry_id, fields in batch:
         meta, original = split(fields)
         if not original:
-            say(f"skipped {entry_id.decode()}: it has no original fields to add again", err=True)
+            say(f"skipped {entry_id.decode()}: it has no original fields to add again")
             continue
         yield shard, meta.get("stream") or shard.key, entry_id, original, meta.get("id"), fields
 
@@ -105,7 +136,7 @@ def check_target(connection, target: str, key: str, first: bytes) -> None:
         )
 
 
-def together(connection, key: str, target: str, pairs: list, say) -> int:
+def together(connection, key: str, target: str, pairs: list):
     """XADD back and XDEL here for each, all in one MULTI/EXEC: all replayed, or none."""
     with connection.db.pipeline(transaction=True) as tx:
         for entry_id, original, _, _ in pairs:
@@ -124,7 +155,7 @@ def together(connection, key: str, target: str, pairs: list, say) -> int:
                 f"could not replay {plural(len(pairs), 'dead letter')} from {key} to {target}, from "
                 f"{pairs[0][0].decode()} on ({connection.describe(exc, target)}); {happened}"
             )
-    done, failed = 0, []
+    failed = []
     for (entry_id, _, was, fields), new_id, removed in zip(pairs, replies[::2], replies[1::2]):
         if isinstance(new_id, Exception):  # EXEC runs every command: its XDEL ran; put it back here
             again = f"; it is a dead letter again, as {connection.db.xadd(key, fields).decode()}" * (removed == 1)
@@ -132,17 +163,15 @@ def together(connection, key: str, target: str, pairs: list, say) -> int:
                 f"could not add {entry_id.decode()} back to {target} ({connection.describe(new_id, target)}){again}"
             )
             continue
-        done += 1
-        say(f"replayed {entry_id.decode()} (was {was}) to {target} as {new_id.decode()}")
+        yield replayed(entry_id, was, target, new_id)
     if failed:
         raise UserError(failed[0] + f" (and {len(failed) - 1} more like it)" * (len(failed) > 1))
-    return done
 
 
-def one_by_one(connection, interrupt, key: str, target: str, pairs: list, say) -> int:
+def one_by_one(connection, interrupt, key: str, target: str, pairs: list):
     """Keys in two slots of a cluster: XADD back, then XDEL only once that succeeded; a signal
     is honoured between two pairs, never inside one."""
-    db, done = connection.db, 0
+    db = connection.db
     for entry_id, original, was, _ in pairs:
         if interrupt:
             break
@@ -166,6 +195,9 @@ def one_by_one(connection, interrupt, key: str, target: str, pairs: list, say) -
                 f"{key} ({connection.describe(exc, key)}); it is in both now: do not replay it again, remove it "
                 f"with `admin.py dlq purge {entry_id.decode()}`"
             )
-        done += 1
-        say(f"replayed {entry_id.decode()} (was {was}) to {target} as {new_id.decode()}")
-    return done
+        yield replayed(entry_id, was, target, new_id)
+
+
+def replayed(entry_id: bytes, was: str | None, target: str, new_id: bytes) -> dict:
+    """What one replay did: the dead letter's ID, its entry's first ID, where it went back and as what."""
+    return {"dead_letter": entry_id.decode(), "original_id": was, "stream": target, "new_id": new_id.decode()}

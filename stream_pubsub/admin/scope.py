@@ -10,15 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import click
-
 from .. import shards
-
-
-class UsageLine(click.ClickException):
-    """A usage error known only once Redis has answered (exit 2, like Click's), in one line."""
-
-    exit_code = 2
+from ..telling import UsageError
 
 
 @dataclass(frozen=True)
@@ -71,17 +64,11 @@ class Scope:
 def scope(connection, stream: str, *, shard: int | None = None, dlq: str | None = None) -> Scope:
     """The shards of `stream` as recorded in Redis (1 if nothing is), narrowed to `shard` if given."""
     with connection.errors(key=shards.record_key(stream)):
-        try:
-            count = shards.resolve(connection.db, stream, None, where=connection.where)
-        except ValueError:
-            raise click.ClickException(
-                f"{shards.record_key(stream)} at {connection.where} should hold the number of shards of {stream}, "
-                "and does not; left untouched"
-            )
+        count = shards.resolve(connection.db, stream, None, where=connection.where)
     if shard is not None and shard >= count:
         if count == 1:
-            raise UsageLine(f"--shard {shard}: {stream} at {connection.where} is not sharded (1 shard: --shard 0)")
-        raise UsageLine(
+            raise UsageError(f"--shard {shard}: {stream} at {connection.where} is not sharded (1 shard: --shard 0)")
+        raise UsageError(
             f"--shard {shard}: {stream} at {connection.where} has {count} shards (--shard 0 to {count - 1})"
         )
     dlq = dlq or shards.default_dead_letters(stream, cluster=connection.cluster and count == 1)

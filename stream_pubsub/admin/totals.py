@@ -9,7 +9,7 @@ oldest and newest of any shard.
 
 from __future__ import annotations
 
-from ..ids import parse_id
+from ..ids import entries_read, parse_id
 
 
 def total(values) -> int | None:
@@ -53,19 +53,14 @@ def stream_total(key: str, views: list[dict], cap: int | None) -> dict:
     }
 
 
-def entries_read(group: dict) -> int | None:
-    """A group that never read anything reports none, not 0."""
-    if group["entries_read"] is None and group["last_delivered_id"] == "0-0":
-        return 0
-    return group["entries_read"]
-
-
 def group_total(name: str, groups: list[dict]) -> dict:
     members: dict[str, list[dict]] = {}
     for group in groups:
         for member in group["consumers"]:
             members.setdefault(member["name"], []).append(member)
-    read = None if all(g["entries_read"] is None for g in groups) else total(map(entries_read, groups))
+    read = total(entries_read(g["entries_read"], g["last_delivered_id"]) for g in groups)
+    if all(g["entries_read"] is None for g in groups):
+        read = None  # none on every shard: none in all, as Redis says it of one key
     return {
         "name": name,
         "consumers": [

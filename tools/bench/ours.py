@@ -17,8 +17,7 @@ from .sizes import ROOT, STREAM
 def script_env(url: str, extra: dict | None = None) -> dict:
     """The bench's environment for a script: REDIS_URL set, and none of the scripts' other settings
     (STREAM_KEY, STREAM_SHARDS, STREAM_MAXLEN, HANDLER...) that the shell running the bench may have."""
-    env = {k: v for k, v in os.environ.items() if k not in config.ENVIRONMENT}
-    return {**env, **(extra or {}), "REDIS_URL": url}
+    return {**config.without_settings(os.environ), **(extra or {}), "REDIS_URL": url}
 
 
 def run_script(url: str, *args: str, timeout: float = 120, env: dict | None = None) -> float:
