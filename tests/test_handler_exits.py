@@ -94,6 +94,11 @@ def test_a_hung_handler_lets_its_batch_go_after_the_handler_timeout_and_others_t
     time.sleep(1.5)  # past --claim-idle: still kept fresh, so nobody may claim it yet
     early = run("consumer.py", GROUP, "c2", *args, "--burst", url=server.url, timeout=TIMEOUT)
     assert early.stdout == "" and early.returncode == 0, early.stderr
+    info = run("admin.py", "info", url=server.url)  # the consumer holding a batch for long is shown
+    assert re.search(
+        r"consumer c1 of group group1 has had a batch of app:event in hand for \d+s: a slow or hung handler",
+        info.stdout,
+    ), info.stdout
     wait_for(lambda: "letting them go" in (tmp_path / "c1.err").read_text(), timeout=10, what="the batch let go")
     assert time.monotonic() - started >= 1.4  # (not before the timeout of 3 s from the batch's start)
     wait_for(lambda: r.xpending_range(STREAM, GROUP, "-", "+", 1, idle=1000), what="the entries claimable")

@@ -11,6 +11,7 @@ a maxmemory-policy that may evict the stream.
 
 from __future__ import annotations
 
+from .. import presence
 from ..connection import eviction_risk
 from .output import duration, plural, were
 
@@ -126,3 +127,24 @@ def eviction_warnings(connection, scope) -> list[dict]:
     keys = [key for shard in scope.shards for key in (shard.key, shard.dlq)]
     risk = eviction_risk(connection.db, keys)
     return [warning("eviction", risk.removeprefix("WARNING: "))] if risk else []
+
+
+def holding_warnings(connection, doc: dict, scope) -> list[dict]:
+    """Consumers whose handler has had a batch in hand longer than --claim-idle (they say so in the
+    name of their connection: stream_pubsub/presence.py): slow, or hung."""
+    docs = doc.get("shards") or [doc]
+    by_node: dict = {}
+    for shard, part in zip(scope.shards, docs):
+        db = connection.db.get_node_from_key(shard.key).redis_connection if connection.cluster else connection.db
+        for group in part["groups"]:
+            for consumer in group["consumers"]:
+                by_node.setdefault(id(db), (db, []))[1].append((shard.key, group["name"], consumer["name"]))
+    found = []
+    for db, consumers in by_node.values():
+        for (key, group, consumer), seconds in sorted(presence.holding(db, consumers).items()):
+            message = (
+                f"consumer {consumer} of group {group} has had a batch of {key} in hand for {seconds:.0f}s: a slow or "
+                "hung handler (it lets the batch go after its --handler-timeout)"
+            )
+            found.append(warning("held_long", message, group=group, consumer=consumer))
+    return found

@@ -62,6 +62,7 @@ def snapshot(connection, scope, cap: int | None, warn_idle_ms: int) -> dict:
         doc["shards"] = docs
         doc["warnings"] += findings.layout_warnings(doc, scope)
     doc["warnings"] += findings.eviction_warnings(connection, scope)
+    doc["warnings"] += findings.holding_warnings(connection, doc, scope)
     return doc
 
 
