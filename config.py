@@ -156,7 +156,8 @@ def shards_option(command):
         envvar=STREAM_SHARDS,
         show_envvar=True,
         help="Split the stream into N shards (stream keys), to spread it over a cluster's masters. "
-        "Recorded in Redis by the first script that uses it; later scripts need not say it.  [default: 1]",
+        "Recorded in Redis by the first script that uses it; later scripts need not say it.  "
+        "[default: what Redis recorded for the stream; 1 if nothing]",
     )(command)
 
 

@@ -95,3 +95,12 @@ def test_the_readme_contents_list_every_chapter():
     assert [title for title, _ in listed] == chapters
     for title, link in listed:
         assert link == re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def test_the_scripts_help_says_where_the_number_of_shards_comes_from():
+    """--shards has no fixed default: the number Redis recorded for the stream, else 1."""
+    for script in ("producer.py", "consumer.py"):
+        done = subprocess.run([sys.executable, str(ROOT / script), "-h"], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert "[default: what Redis recorded for the stream; 1 if nothing]" in " ".join(done.stdout.split())
+        assert "[default: 1]" not in " ".join(done.stdout.split())
