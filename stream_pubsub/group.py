@@ -68,7 +68,7 @@ def create_groups(db, layout, group: str, start_from: str, *, explicit: bool) ->
             else ""
         )
         told.append(f"created group {group} on {layout.stream}{n}, starting at {start_from}{skips}")
-    if explicit and len(created) < layout.n:
+    if explicit and not created:
         told.append(
             f"group {group} exists on {layout.stream} and keeps its position: --start-from only places a new group "
             f"(to move it: python admin.py group rewind {group} {start_from})"
