@@ -20,6 +20,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import config  # noqa: E402
 from stream_pubsub.local_server import LocalServer, server_binaries  # noqa: E402
 
 BINARIES = server_binaries()
@@ -70,8 +71,15 @@ def own_server(server_binary, tmp_path):
         s.stop()
 
 
+# Read by what the tests run besides the scripts' options: the example handler's threshold.
+OTHER_ENVIRONMENT = ("ALERT_TEMP",)
+
+
 def script_env(url: str | None, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "STREAM_KEY")}
+    """The environment a test runs a script in: this process's, without any variable the scripts read
+    (config.ENVIRONMENT: a developer with CLAIM_IDLE or HANDLER exported runs the same tests), then
+    REDIS_URL=url and the extra variables."""
+    env = {k: v for k, v in os.environ.items() if k not in config.ENVIRONMENT + OTHER_ENVIRONMENT}
     if url:
         env["REDIS_URL"] = url
     env.update({k: str(v) for k, v in extra.items()})
