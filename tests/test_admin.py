@@ -6,29 +6,18 @@ import json
 import re
 import shlex
 import signal
-import subprocess
 import time
 
 import click
 import pytest
 import redis
-from conftest import ROOT, run, spawn, stop, wait_for
+from conftest import ROOT, admin, admin_json, read_lines, spawn, stop, wait_for
 
 from stream_pubsub.dead_letters import dead_letter
 from stream_pubsub.local_server import free_port
 
 S, DLQ = "app:event", "app:event:dlq"
 ANY = object()  # stands for a number that depends on timing (idle times)
-
-
-def admin(*args, url, **kwargs) -> subprocess.CompletedProcess:
-    return run("admin.py", *args, url=url, **kwargs)
-
-
-def admin_json(*args, url):
-    got = admin(*args, "--json", url=url)
-    assert got.returncode == 0, got.stderr
-    return json.loads(got.stdout)
 
 
 def reading(i: int, temp="0.5") -> dict:
@@ -619,10 +608,6 @@ def test_range_reads_history_in_both_directions(r, server):
 
     got = admin("range", "yesterday", url=server.url)
     assert got.returncode == 2 and "'yesterday': use - (the oldest)" in got.stderr
-
-
-def read_lines(stream, n: int) -> list[str]:
-    return [stream.readline().rstrip("\n") for _ in range(n)]
 
 
 def test_tail_shows_every_new_entry_to_every_reader_until_ctrl_c(r, server):

@@ -11,13 +11,10 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import time
-from dataclasses import dataclass
 
 import pytest
-import redis
-from conftest import run, spawn, stop, wait_for
+from conftest import admin, admin_json, id_order, read_lines, spawn, stop, wait_for
 from redis.cluster import RedisCluster
 
 from stream_pubsub import shards
@@ -26,52 +23,6 @@ from stream_pubsub.dead_letters import dead_letter
 S, N = "app:event", 12
 KEYS = shards.keys(S, N)
 DLQS = [shards.companion("app:event:dlq", i, N) for i in range(N)]
-
-
-def admin(*args, url, **kwargs) -> subprocess.CompletedProcess:
-    got = run("admin.py", *args, url=url, **kwargs)
-    assert "Traceback" not in got.stderr, got.stderr
-    return got
-
-
-def admin_json(*args, url):
-    got = admin(*args, "--json", url=url)
-    assert got.returncode == 0, got.stderr
-    return json.loads(got.stdout)
-
-
-@dataclass
-class Place:
-    """Where the test's Redis is: `url` for the scripts, `db` to set up and look, `where` as errors name it."""
-
-    url: str
-    db: redis.Redis | RedisCluster
-    where: str
-    cluster: bool
-
-    def node_of(self, key: str) -> str:
-        return self.db.get_node_from_key(key).name if self.cluster else self.where
-
-
-@pytest.fixture(params=["one-node", "cluster"])
-def place(request, server_binary):  # server_binary: parametrized first, then one of these
-    if request.param == "one-node":
-        server = request.getfixturevalue("server")
-        db = redis.Redis.from_url(server.url)
-        yield Place(server.url, db, f"127.0.0.1:{server.port}", False)
-    else:
-        cluster = request.getfixturevalue("cluster")
-        db = RedisCluster.from_url(cluster.url)
-        node = cluster.nodes[1]  # not the node the fixture's client started from
-        yield Place(node.url, db, f"127.0.0.1:{node.port}", True)
-    db.close()
-
-
-@pytest.fixture
-def rc(cluster):
-    db = RedisCluster.from_url(cluster.url)
-    yield db
-    db.close()
 
 
 def sharded_stream(db, n: int = N) -> list[list[str]]:
@@ -129,8 +80,8 @@ def test_info_json_totals_are_the_sums_of_the_shards_each_on_its_node(cluster, r
         assert stream[field] == sum(p["stream"][field] for p in parts), field
     assert stream["length"] == sum(rc.xlen(key) for key in KEYS) == 41
     assert (stream["entries_added"], stream["removed"]) == (42, 1)
-    assert stream["first_id"] == min((p["stream"]["first_id"] for p in parts), key=shards_id)
-    assert stream["last_id"] == max((p["stream"]["last_id"] for p in parts), key=shards_id)
+    assert stream["first_id"] == min((p["stream"]["first_id"] for p in parts), key=id_order)
+    assert stream["last_id"] == max((p["stream"]["last_id"] for p in parts), key=id_order)
 
     groups = {g["name"]: g for g in doc["groups"]}
     assert list(groups) == ["audit", "g"]
@@ -176,11 +127,6 @@ def test_info_json_totals_are_the_sums_of_the_shards_each_on_its_node(cluster, r
     ]
     assert re.search(r"\n  g +2 +8 +\S+ +18\n", got.stdout)
     assert not rc.exists(shards.record_key("app:event:dlq"))  # admin wrote nothing
-
-
-def shards_id(text: str) -> tuple[int, int]:
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq)
 
 
 def test_info_and_watch_on_a_sharded_stream_of_one_node(r, server):
@@ -268,7 +214,7 @@ def test_shard_on_an_unsharded_stream_and_nothing_recorded(place):
 def test_pending_merges_every_shard_oldest_first(place):
     ids = sharded_stream(place.db)
     expected = [(ids[i][0], KEYS[i]) for i in range(N) if i % 3]  # c1's first entries, not dead-lettered
-    expected.sort(key=lambda e: shards_id(e[0]))
+    expected.sort(key=lambda e: id_order(e[0]))
     doc = admin_json("pending", "g", url=place.url)
     assert (doc["stream"], doc["pending"], doc["consumers"]) == (S, 8, {"c1": 8})
     assert [(e["id"], e["stream"]) for e in doc["entries"]] == expected
@@ -298,7 +244,7 @@ def test_range_merges_shards_in_id_order_with_count_and_reverse(place):
             added.append((db.xadd(KEYS[i], {"n": n}, id=f"{i + 1 + 12 * n}-0").decode(), i))
     for i in (0, 5):
         added.append((db.xadd(KEYS[i], {"n": "tie"}, id="100-0").decode(), i))
-    added.sort(key=lambda e: (shards_id(e[0]), e[1]))
+    added.sort(key=lambda e: (id_order(e[0]), e[1]))
 
     doc = admin_json("range", "--count", "0", url=place.url)
     assert doc["more"] is False and [(e["id"], e["stream"]) for e in doc["entries"]] == [(i, KEYS[s]) for i, s in added]
@@ -320,10 +266,6 @@ def test_range_merges_shards_in_id_order_with_count_and_reverse(place):
     assert got.stderr == "(more entries follow: raise --count, or go on with `admin.py range 100-0 +`)\n"
     got = admin("range", "200", url=place.url)
     assert (got.returncode, got.stderr) == (0, "no entries in app:event (12 shards) between 200 and +\n")
-
-
-def read_lines(stream, n: int) -> list[str]:
-    return [stream.readline().rstrip("\n") for _ in range(n)]
 
 
 def test_tail_follows_every_shard_until_ctrl_c(place):
@@ -350,7 +292,7 @@ def test_tail_follows_every_shard_until_ctrl_c(place):
 def test_dlq_list_show_replay_and_purge_across_shards(place):
     db = place.db
     ids = sharded_stream(db)
-    dead = sorted(((db.xrange(DLQS[i])[0][0].decode(), i) for i in (0, 3, 6, 9)), key=lambda d: shards_id(d[0]))
+    dead = sorted(((db.xrange(DLQS[i])[0][0].decode(), i) for i in (0, 3, 6, 9)), key=lambda d: id_order(d[0]))
     listed = admin_json("dlq", "list", url=place.url)
     assert (listed["key"], listed["length"], listed["more"]) == ("app:event:dlq", 4, False)
     assert [(e["id"], e["key"], e["stream"], e["original_id"]) for e in listed["entries"]] == [

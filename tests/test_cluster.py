@@ -8,19 +8,14 @@ binaries; tests that kill, freeze or reshard form a cluster of their own.
 from __future__ import annotations
 
 import collections
-import re
 import time
 
 import pytest
 import redis
-from conftest import run, spawn, stop, wait_for
+from conftest import readings, run, sent_ids, spawn, stop, wait_for
 from redis.cluster import RedisCluster
 
 from stream_pubsub import shards
-
-SENT = re.compile(r"^message (\d+-\d+) sent$", re.M)
-DONE = re.compile(r"^(\d+-\d+) (\S+) temp=", re.M)
-
 
 # An entry ID is unique in its shard only: two masters can give the same ID in the same
 # millisecond. A reading is (sensor, ID): a sensor's readings all go to one shard.
@@ -28,11 +23,7 @@ DONE = re.compile(r"^(\d+-\d+) (\S+) temp=", re.M)
 
 def sent(text: str, sensor: str) -> list[tuple[str, str]]:
     """What a producer of this sensor printed as sent."""
-    return [(sensor, entry_id) for entry_id in SENT.findall(text)]
-
-
-def processed(text: str) -> list[tuple[str, str]]:
-    return [(sensor, entry_id) for entry_id, sensor in DONE.findall(text)]
+    return [(sensor, entry_id) for entry_id in sent_ids(text)]
 
 
 def client(cluster) -> RedisCluster:
@@ -58,7 +49,7 @@ def test_the_tutorial_on_a_cluster_through_any_node(cluster):
     assert len(ids) == 3
     got = run("consumer.py", "group1", "c1", "--start-from", "0", "--burst", url=cluster.nodes[4].url)
     assert got.returncode == 0, got.stderr
-    assert processed(got.stdout) == ids
+    assert readings(got.stdout) == ids
     rc = client(cluster)
     assert rc.xlen("app:event") == 3
     assert rc.xinfo_groups("app:event")[0]["pending"] == 0
@@ -88,9 +79,9 @@ def test_twelve_shards_spread_four_to_a_master_each_sensor_in_one_shard(cluster)
             assert len(found) == (20 + (sensor == sensors[0]) if key == home else 0), (sensor, key)
     wait_for(lambda: drained(rc, keys), timeout=30, what="both consumers to process every shard")
     (out1, err1), (out2, err2) = stop(c1), stop(c2)
-    done = processed(out1) + processed(out2)
+    done = readings(out1) + readings(out2)
     assert sorted(done) == sorted(ids) and len(set(done)) == len(ids) == 481  # each once
-    assert processed(out1) and processed(out2), (len(processed(out1)), len(processed(out2)))  # the work was shared
+    assert readings(out1) and readings(out2), (len(readings(out1)), len(readings(out2)))  # the work was shared
     assert "created group group1 on app:event (12 shards)" in err1 + err2
     assert "Traceback" not in err1 + err2
 
@@ -182,7 +173,7 @@ def finish(rc, producers, consumers, keys):
         ends = {name: c.stop() for name, c in consumers.items()}
         raise AssertionError(f"not drained: {state}; consumers said: {[e[-1500:] for _, e in ends.values()]}")
     ends = {name: c.stop() for name, c in consumers.items()}
-    done = [i for out, _ in ends.values() for i in processed(out)]
+    done = [i for out, _ in ends.values() for i in readings(out)]
     errors = "".join(err for _, err in outs) + "".join(err for _, err in ends.values())
     codes = {name: c.process.returncode for name, c in consumers.items()}
     return ids, done, errors, codes, [p.process.returncode for p in producers]
@@ -313,7 +304,7 @@ def test_an_idle_consumer_of_twelve_shards_waits_without_polling(cluster):
         delays.append(time.monotonic() - start)
     out, err = stop(consumer)
     assert share < 0.05, f"an idle consumer used {share:.1%} of a core"
-    assert len(processed(out)) == 3, err
+    assert len(readings(out)) == 3, err
     assert max(delays) < 0.5, delays  # a few ms here; the bound leaves room for a busy machine
     print(f"idle CPU {share:.2%}; delays {[round(d * 1000, 1) for d in delays]} ms")
 
@@ -342,7 +333,7 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     assert "failed" in err and held() == 40
     again = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100000", url=url)  # c1 comes back, healed
     assert again.returncode == 0, again.stderr
-    assert sorted(processed(again.stdout)) == sorted(ids)  # its own pending entries, re-read (ID 0)
+    assert sorted(readings(again.stdout)) == sorted(ids)  # its own pending entries, re-read (ID 0)
     more = sent(run("producer.py", "sensor5", "--count", "5", url=url).stdout, "sensor5")
     taker = Running(tmp_path, "c2", "consumer.py", "group1", "c2", "--stats-interval", "0", url=url)
     wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="c2 to read the 5")
@@ -352,7 +343,7 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     after = sent(run("producer.py", "sensor6", "--count", "5", url=url).stdout, "sensor6")
     wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="the group recreated")
     out, err = taker.stop()
-    assert sorted(processed(out)) == sorted(more + after), err
+    assert sorted(readings(out)) == sorted(more + after), err
     assert "GROUP LOST" in err and "Traceback" not in err
     assert rc.get("app:event:shards") == b"6"  # FLUSHALL took the record too: the consumer wrote it again
 
@@ -367,5 +358,5 @@ def test_a_long_block_read_on_a_cluster_is_not_a_timeout(cluster, tmp_path):
     rc = client(cluster)
     wait_for(lambda: drained(rc, ["app:event"]), timeout=10, what="the readings")
     out, err = consumer.stop()
-    assert processed(out) == ids
+    assert readings(out) == ids
     assert "lost Redis" not in err and "Traceback" not in err and "Timeout" not in err, err

@@ -8,7 +8,6 @@ O_APPEND, so several processes can share it): that is how a test knows what the 
 from __future__ import annotations
 
 import json
-import re
 import signal
 import time
 from collections import Counter
@@ -16,45 +15,27 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import fill_up, handlers, journal, run, spawn, stop, wait_for
+from conftest import (
+    DLQ,
+    GROUP,
+    STREAM,
+    add,
+    consume,
+    dead_letters,
+    fill_up,
+    group_info,
+    handlers,
+    id_order,
+    journal,
+    pending,
+    run,
+    spawn,
+    stop,
+    summary,
+    wait_for,
+)
 
-STREAM, GROUP, DLQ = "app:event", "group1", "app:event:dlq"
-SUMMARY = re.compile(r"(\S+): stopped after \d+\.\ds: (.*)")
 TIMEOUT = 30  # a --burst run that hangs fails instead of waiting for the suite's timeout
-
-
-def add(r, n: int, sensor: str = "sensor1", **fields) -> list[str]:
-    pipe = r.pipeline(transaction=False)
-    for i in range(n):
-        pipe.xadd(STREAM, {"sensor_id": sensor, "temp": f"0.{i + 1:04d}", "humidity": "0.5", **fields})
-    return [entry_id.decode() for entry_id in pipe.execute()]
-
-
-def summary(stderr: str, consumer: str = "c1") -> dict[str, int]:
-    found = [m for m in map(SUMMARY.fullmatch, stderr.splitlines()) if m and m[1] == consumer]
-    assert len(found) == 1, stderr
-    return {name: int(value) for name, value in (part.rsplit(" ", 1) for part in found[0][2].split(", "))}
-
-
-def group_info(r, stream: str = STREAM, group: str = GROUP) -> dict:
-    [info] = [g for g in r.xinfo_groups(stream) if g["name"] == group.encode()]
-    return info
-
-
-def pending(r, group: str = GROUP) -> list[dict]:
-    return r.xpending_range(STREAM, group, "-", "+", 10_000)
-
-
-def dead_letters(r) -> list[dict[bytes, bytes]]:
-    return [fields for _, fields in r.xrange(DLQ)]
-
-
-def consume(server, env, *args, consumer: str = "c1") -> tuple[str, str, int]:
-    """`python consumer.py group1 <consumer> --start-from 0 --burst <args>`: (stdout, stderr, exit code)."""
-    done = run("consumer.py", GROUP, consumer, "--start-from", "0", "--burst", *args, url=server.url, env=env,
-               timeout=TIMEOUT)  # fmt: skip
-    assert "Traceback" not in done.stderr, done.stderr
-    return done.stdout, done.stderr, done.returncode
 
 
 # -- a. success -----------------------------------------------------------------------------
@@ -539,7 +520,7 @@ def test_fanout_outputs_appear_exactly_once_while_consumers_are_killed(r, server
 
         def done() -> bool:
             info = group_info(r)
-            return info["last-delivered-id"].decode() == max(inputs, key=_id) and info["pending"] == 0
+            return info["last-delivered-id"].decode() == max(inputs, key=id_order) and info["pending"] == 0
 
         def working(pid: int) -> bool:
             return any(line[1:] == [str(pid)] for line in journal(tmp_path))
@@ -589,14 +570,9 @@ def test_fanout_outputs_appear_exactly_once_while_consumers_are_killed(r, server
     assert r.xlen("app:out") == len(expected) == 6000
     assert sum(calls.values()) > len(inputs)  # kills did interrupt batches: entries were processed again
     info = group_info(r)
-    assert info["pending"] == 0 and info["last-delivered-id"].decode() == max(inputs, key=_id)
+    assert info["pending"] == 0 and info["last-delivered-id"].decode() == max(inputs, key=id_order)
     assert info.get("lag") in (0, None) and r.xlen(DLQ) == 0
     assert "Traceback" not in "".join(Path(log).read_text() for log in logs)
-
-
-def _id(entry_id: str) -> tuple[int, int]:
-    ms, seq = entry_id.split("-")
-    return int(ms), int(seq)
 
 
 # -- i. slow work is not stolen --------------------------------------------------------------------

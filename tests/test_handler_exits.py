@@ -9,9 +9,8 @@ import signal
 import time
 
 import pytest
-from conftest import handlers, journal, run, spawn, stop, wait_for
+from conftest import GROUP, STREAM, add, handlers, journal, pending_ids, run, spawn, stop, wait_for
 
-STREAM, GROUP = "app:event", "group1"
 TIMEOUT = 60
 
 EXITS = """
@@ -24,17 +23,6 @@ def process(message_id, message):
     if message["temp"] == "0.0003":
         {what}
 """
-
-
-def add(r, n: int) -> list[str]:
-    pipe = r.pipeline(transaction=False)
-    for i in range(n):
-        pipe.xadd(STREAM, {"sensor_id": "sensor1", "temp": f"0.{i + 1:04d}", "humidity": "0.5"})
-    return [entry_id.decode() for entry_id in pipe.execute()]
-
-
-def pending_ids(r) -> list[str]:
-    return [p["message_id"].decode() for p in r.xpending_range(STREAM, GROUP, "-", "+", 1000)]
 
 
 @pytest.mark.parametrize(
