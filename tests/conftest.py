@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import config  # noqa: E402
+from stream_pubsub.dead_letters import dead_letter  # noqa: E402
 from stream_pubsub.local_server import LocalServer, server_binaries  # noqa: E402
 
 BINARIES = server_binaries()
@@ -371,6 +372,60 @@ def admin_json(*args, url):
     got = admin(*args, "--json", url=url)
     assert got.returncode == 0, got.stderr
     return json.loads(got.stdout)
+
+
+ANY = object()  # in an expected document, for a number that depends on timing (idle times): see timeless
+
+
+def reading(i: int, temp="0.5") -> dict:
+    """The fields of the admin tests' i-th reading: sensor1, sensor2, sensor3 in turn, humidity 0.<i>."""
+    return {"sensor_id": f"sensor{i % 3 + 1}", "temp": temp, "humidity": f"0.{i}"}
+
+
+def readme_state(r) -> list[str]:
+    """The README's example (and the one each info test starts from):
+
+    ten readings; group1's consumer c1 read four and acknowledged two, c2 read two, processed one
+    and dead-lettered the other (its temp is not a number); a group `audit` created at 0 never
+    read anything; then the stream was trimmed to its newest 8 (MAXLEN 8).
+    """
+    ids = [r.xadd(STREAM, reading(i, temp="abc" if i == 5 else "0.5")) for i in range(10)]
+    r.xgroup_create(STREAM, "audit", id="0")
+    r.xgroup_create(STREAM, "group1", id="0")
+    r.xreadgroup("group1", "c1", {STREAM: ">"}, count=4)
+    r.xack(STREAM, "group1", ids[0], ids[1])
+    r.xreadgroup("group1", "c2", {STREAM: ">"}, count=2)
+    r.xack(STREAM, "group1", ids[4])
+    fields = r.xrange(STREAM, ids[5], ids[5])[0][1]
+    dead_letter(
+        r,
+        dlq=DLQ,
+        stream=STREAM,
+        group="group1",
+        consumer="c2",
+        entry_id=ids[5],
+        fields=fields,
+        deliveries=1,
+        error="invalid reading: temp is not a number: 'abc'",
+    )
+    r.xtrim(STREAM, maxlen=8, approximate=False)
+    return [i.decode() for i in ids]
+
+
+def timeless(doc):
+    """Replace the timing-dependent numbers of a JSON document by ANY (after checking their type)."""
+    if isinstance(doc, dict):
+        out = {}
+        for key, value in doc.items():
+            if key in ("idle_ms", "inactive_ms"):  # inactive_ms: Valkey and Redis 7.2+ only
+                assert isinstance(value, int) or (key == "inactive_ms" and value is None), (key, value)
+                out[key] = ANY
+            else:
+                out[key] = timeless(value)
+        return out
+    if isinstance(doc, list):
+        return [timeless(v) for v in doc]
+    return doc
 
 
 @dataclass
