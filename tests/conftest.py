@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import config  # noqa: E402
+from stream_pubsub import shards  # noqa: E402
 from stream_pubsub.dead_letters import dead_letter  # noqa: E402
 from stream_pubsub.local_server import LocalServer, server_binaries  # noqa: E402
 
@@ -469,3 +470,46 @@ def rc(cluster):
     db = RedisCluster.from_url(cluster.url)
     yield db
     db.close()
+
+
+# -- a sharded stream, as producers and consumers leave it ----------------------------------------------
+
+
+def sharded_stream(db, n: int = 12) -> list[list[str]]:
+    """n shards, recorded; shard i holds i % 4 + 2 readings. Group g (from 0) on every shard: c1
+    read the first entry, c2 the second and acknowledged it; group audit (from 0, never read) on the
+    even shards only. Every third shard dead-lettered its first entry (c1's: acknowledged with it)."""
+    db.set(shards.record_key(STREAM), n)
+    keys, dlqs, ids = shards.keys(STREAM, n), [shards.companion(DLQ, i, n) for i in range(n)], []
+    for i, key in enumerate(keys):
+        ids.append([db.xadd(key, {"sensor_id": f"sensor{i}", "n": j}).decode() for j in range(i % 4 + 2)])
+        db.xgroup_create(key, "g", id="0")
+        if i % 2 == 0:
+            db.xgroup_create(key, "audit", id="0")
+        db.xreadgroup("g", "c1", {key: ">"}, count=1)
+        db.xreadgroup("g", "c2", {key: ">"}, count=1)
+        db.xack(key, "g", ids[i][1])
+        if i % 3 == 0:
+            dead_letter(
+                db,
+                dlq=dlqs[i],
+                stream=key,
+                group="g",
+                consumer="c1",
+                entry_id=ids[i][0],
+                fields=db.xrange(key, ids[i][0], ids[i][0])[0][1],
+                deliveries=5,
+                error=f"bad reading on shard {i}",
+            )
+    return ids
+
+
+def everything(db, n: int = 12) -> dict:
+    """What Redis holds of a sharded stream, to check that a command changed nothing: every key's
+    entries, the groups, the record."""
+    keys, dlqs = shards.keys(STREAM, n), [shards.companion(DLQ, i, n) for i in range(n)]
+    held = {
+        key: db.xrange(key) for key in [STREAM, shards.record_key(STREAM), *keys, *dlqs] if db.type(key) == b"stream"
+    }
+    groups = {key: db.xinfo_groups(key) for key in keys if key in held}
+    return {"entries": held, "groups": groups, "record": db.get(shards.record_key(STREAM))}
