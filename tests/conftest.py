@@ -309,6 +309,22 @@ def write_dead_letters(db, n: int, dlq: str = DLQ, stream: str = STREAM) -> None
             pipe.execute()
 
 
+def blocked_readers(*servers) -> int:
+    """How many connections to these servers sit in a blocking read (XREADGROUP or XREAD ... BLOCK)."""
+    return sum(
+        1
+        for server in servers
+        for c in server.client_list()
+        if c.get("cmd") in ("xreadgroup", "xread") and "b" in c.get("flags", "")
+    )
+
+
+def wait_blocked(*servers, readers: int = 1, timeout: float = 10) -> None:
+    """Until this many readers wait in a blocking read on these servers (a cluster's masters, say):
+    consumers that have read everything there was and now wait for more."""
+    wait_for(lambda: blocked_readers(*servers) >= readers, timeout, what=f"{readers} reader(s) blocked")
+
+
 # -- what the scripts print --------------------------------------------------------------------------
 
 READING = re.compile(r"(\d+-\d+) (\S+) temp=(\d+\.\d{4}) humidity=(\d+\.\d{4})")  # the consumer's, per reading

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import redis
 from conftest import admin, admin_json, read_lines, reading, spawn, stop, wait_for
@@ -102,7 +101,13 @@ def test_tail_and_watch_carry_on_when_redis_comes_back(own_server):
     assert json.loads(watch.stdout.readline())["stream"]["length"] == 1
 
     server.kill()
-    time.sleep(0.5)
+    said = {}
+    for process in (tail, watch):  # each notices before Redis is back
+        said[process] = ""
+        while "lost Redis at 127.0.0.1" not in said[process]:
+            line = process.stderr.readline()
+            assert line, said[process]
+            said[process] += line
     server.start()  # same port, empty (no persistence)
     later = client.xadd(S, reading(1)).decode()
     assert tail.stdout.readline().split()[0] == later  # nothing after the last one shown is missed
@@ -113,5 +118,6 @@ def test_tail_and_watch_carry_on_when_redis_comes_back(own_server):
     )
     for process in (tail, watch):
         out, err = stop(process, signal.SIGINT, timeout=5)
+        err = said[process] + err
         assert process.returncode == 0
         assert "lost Redis at 127.0.0.1" in err and "reconnected to 127.0.0.1" in err

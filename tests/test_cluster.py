@@ -12,7 +12,7 @@ import time
 
 import pytest
 import redis
-from conftest import readings, run, sent_ids, spawn, stop, wait_for
+from conftest import readings, run, sent_ids, spawn, stop, wait_blocked, wait_for
 from redis.cluster import RedisCluster
 
 from stream_pubsub import shards
@@ -28,6 +28,18 @@ def sent(text: str, sensor: str) -> list[tuple[str, str]]:
 
 def client(cluster) -> RedisCluster:
     return RedisCluster.from_url(cluster.url)
+
+
+def stored(rc, keys) -> int:
+    """How many entries the shards hold (0 while the cluster cannot say: a failover under way)."""
+    try:
+        return sum(rc.xlen(key) for key in keys if rc.exists(key))
+    except redis.RedisError:
+        return 0
+
+
+def masters(cluster) -> list[redis.Redis]:
+    return [cluster.client(node) for node in cluster.masters()]
 
 
 def drained(rc, keys) -> bool:
@@ -187,11 +199,12 @@ def test_a_master_killed_mid_run_loses_nothing_confirmed_by_a_replica(own_cluste
     consumers = consumers_running(tmp_path, url, ["c1", "c2"], "--shards", "12")
     wait_for(lambda: all(rc.exists(k) for k in keys), timeout=20, what="the groups")
     producers = readings_running(tmp_path, url, [f"sensor{i}" for i in range(6)], "--wait-replicas", "1")
-    time.sleep(2)
+    wait_for(lambda: stored(rc, keys) >= 300, timeout=20, what="readings flowing")
     victim = cluster.owner(rc.keyslot(keys[0]))
     victim.kill()  # SIGKILL: its replica takes over after the node timeout
     wait_for(lambda: victim not in cluster.masters() and cluster.healthy(), timeout=20, what="the failover")
-    time.sleep(3)
+    after = stored(rc, keys)
+    wait_for(lambda: stored(rc, keys) >= after + 300, timeout=20, what="readings flowing after the failover")
     ids, done, errors, codes, _ = finish(rc, producers, consumers, keys)
     lost = set(ids) - set(done)
     assert len(ids) > 200 and not lost, f"{len(lost)} of {len(ids)} readings printed as sent were never processed"
@@ -209,10 +222,11 @@ def test_a_manual_failover_loses_nothing(own_cluster, tmp_path):
     consumers = consumers_running(tmp_path, url, ["c1"], "--shards", "12")
     wait_for(lambda: all(rc.exists(k) for k in keys), timeout=20, what="the groups")
     producers = readings_running(tmp_path, url, ["sensor1", "sensor2", "sensor3"])
-    time.sleep(1.5)
+    wait_for(lambda: stored(rc, keys) >= 150, timeout=20, what="readings flowing")
     for key in keys[:5:4]:  # two of the three masters hand over to their replicas
         cluster.failover(cluster.replica_of(cluster.owner(rc.keyslot(key))))
-    time.sleep(1.5)
+    after = stored(rc, keys)
+    wait_for(lambda: stored(rc, keys) >= after + 150, timeout=20, what="readings flowing after the failovers")
     ids, done, errors, codes, producer_codes = finish(rc, producers, consumers, keys)
     assert ids and set(ids) <= set(done)
     assert "Traceback" not in errors and "GROUP LOST" not in errors
@@ -257,7 +271,9 @@ def test_a_slot_moved_under_blocked_consumers_loses_nothing(own_cluster, server_
     consumers = consumers_running(tmp_path, url, ["c1", "c2"], *args)
     wait_for(lambda: all(rc.exists(k) for k in keys), timeout=20, what="the groups")
     first = run("producer.py", "sensor1", *args, "--count", "20", url=url)
-    time.sleep(1)  # both consumers now blocked, waiting
+    wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), what="the 20 readings processed")
+    # both consumers now blocked, waiting: on one key in XREADGROUP, on 12 shards in an XREAD per shard
+    wait_blocked(*masters(cluster), readers=2 * n)
     slot = rc.keyslot(keys[shards.route("sensor1", n)])
     source = cluster.owner(slot)
     target = next(node for node in cluster.masters() if node is not source)
@@ -288,7 +304,7 @@ def test_an_idle_consumer_of_twelve_shards_waits_without_polling(cluster):
     consumer = spawn("consumer.py", "group1", "c1", "--stats-interval", "0", url=url)
     wait_for(lambda: all(rc.exists(k) and rc.xinfo_groups(k) for k in shards.keys("app:event", 12)), timeout=20,
              what="the groups")  # fmt: skip
-    time.sleep(1)
+    wait_blocked(*masters(cluster), readers=12)  # an XREAD BLOCK per shard: waiting, not polling
     watch = psutil.Process(consumer.pid)
     before, started = watch.cpu_times(), time.monotonic()
     time.sleep(4)

@@ -9,18 +9,23 @@ import signal
 import time
 
 import pytest
-from conftest import DLQ, GROUP, STREAM, add, group_info, pending_ids, processed, run, spawn, stop, summary, wait_for
+from conftest import (
+    DLQ,
+    GROUP,
+    STREAM,
+    add,
+    group_info,
+    pending_ids,
+    processed,
+    run,
+    spawn,
+    stop,
+    summary,
+    wait_blocked,
+    wait_for,
+)
 
 BURST_TIMEOUT = 20  # a --burst run that hangs fails instead of waiting for the suite's timeout
-
-
-def wait_blocked(r, clients: int = 1) -> None:
-    """Until this many consumers sit in a blocking XREADGROUP on the server."""
-
-    def blocked():
-        return sum(1 for c in r.client_list() if c.get("cmd") == "xreadgroup" and "b" in c.get("flags", ""))
-
-    wait_for(lambda: blocked() >= clients, what=f"{clients} consumer(s) blocked in XREADGROUP")
 
 
 def test_group_is_created_once_at_the_end_of_the_stream_by_default(r, server):
@@ -160,7 +165,7 @@ def test_two_consumers_share_1000_entries_each_exactly_once(r, server, tmp_path)
         for name in ("c1", "c2")
     }
     try:
-        wait_blocked(r, 2)
+        wait_blocked(r, readers=2)
         sent = run("producer.py", "sensor1", "--count", 1000, "-q", url=server.url)
         assert sent.returncode == 0, sent.stderr
         ids = [entry_id.decode() for entry_id, _ in r.xrange(STREAM)]
@@ -365,9 +370,14 @@ def test_second_ctrl_c_quits_at_once(r, server):
     wait_blocked(r)
 
     consumer.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    said = ""
+    while "stopping after the batch in hand" not in said:  # the first Ctrl-C is taken
+        line = consumer.stderr.readline()
+        assert line, said
+        said += line
     signalled = time.monotonic()
     out, err = stop(consumer, signal.SIGINT)
+    err = said + err
 
     assert time.monotonic() - signalled < 1.5  # not waiting out BLOCK 5000
     assert consumer.returncode == 130, err

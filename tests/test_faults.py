@@ -14,10 +14,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
+import psutil
 import pytest
 import redis
-from conftest import ROOT, fill_up, group_info, processed, readings, run, sent_ids, spawn, stop, wait_for
+from conftest import ROOT, fill_up, group_info, processed, readings, run, sent_ids, spawn, stop, wait_blocked, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +42,8 @@ class Consumers:
 
     def __init__(self, url, folder: Path, *args):
         self.url, self.folder, self.args = url, folder, args
+        self.port = urlparse(url).port
         self.procs: dict[str, subprocess.Popen] = {}
-        self.started: dict[str, float] = {}
 
     def journal(self, name) -> Path:
         return self.folder / f"{name}.out"
@@ -52,7 +54,6 @@ class Consumers:
         self.procs[name] = spawn(
             "consumer.py", "group1", name, *self.args, *extra, url=self.url, stdout=out, stderr=err
         )
-        self.started[name] = time.monotonic()
         out.close()
         err.close()
         return self.procs[name]
@@ -63,10 +64,17 @@ class Consumers:
     def processed(self) -> list[str]:
         return journaled(*(self.journal(n) for n in self.procs))
 
+    def connected(self, process: subprocess.Popen) -> bool:
+        """Has it a connection to Redis (or has it ended)? It sets its signal handlers before it connects."""
+        try:
+            return any(c.raddr and c.raddr.port == self.port for c in psutil.Process(process.pid).net_connections())
+        except psutil.NoSuchProcess:
+            return True
+
     def stop_all(self, timeout=15):
         codes = {}
-        # A process still importing Python modules has no signal handler yet.
-        time.sleep(max(0.0, 1.5 - (time.monotonic() - max(self.started.values()))))
+        # A process still importing Python modules has no signal handler yet: one connected to Redis has.
+        wait_for(lambda: all(self.connected(p) for p in self.procs.values()), what="every consumer connected")
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -191,7 +199,7 @@ def test_flushall_while_blocked_recreates_the_group(server, r, tmp_path):
         lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 2,
         what="both consumers blocked on the group",
     )
-    time.sleep(0.3)
+    wait_blocked(r, readers=2)
     r.flushall()
     wait_for(lambda: r.exists("app:event"), timeout=5, what="the group recreated")
     produced = sent_ids(run("producer.py", "sensor1", "--count", "100", url=server.url).stdout)
@@ -270,7 +278,7 @@ def test_slow_consumer_behind_a_capped_stream(server, r, tmp_path):
         run("producer.py", "sensor1", "--count", "1000", "--maxlen", "100", "--exact", url=server.url).stdout
     )
     assert r.xlen("app:event") == 100
-    time.sleep(0.2)
+    time.sleep(0.2)  # past --claim-idle 100: what the dead consumer held is claimable
     got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", "--stats-interval", "0", url=server.url)
     assert got.returncode == 0, got.stderr
     assert processed(got.stdout) == produced[-100:]
@@ -303,7 +311,10 @@ def test_slow_consumer_concurrent_with_a_capped_producer(server, r, tmp_path):
     produced = sent_ids(
         run("producer.py", "sensor1", "--count", "3000", "--maxlen", "50", "--exact", url=server.url).stdout
     )
-    time.sleep(1)
+    wait_for(
+        lambda: group_info(r)["last-delivered-id"].decode() == produced[-1] and group_info(r)["pending"] == 0,
+        what="the consumer to catch up with the producer",
+    )
     _, err = stop(consumer)
     assert consumer.returncode == 0, err
     assert "Traceback" not in err

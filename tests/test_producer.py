@@ -103,7 +103,8 @@ def test_count_0_sends_until_stopped_then_exits_0_with_a_summary(r, server, tmp_
     args = ["sensor3", "--count", 0] + (["--interval", interval] if interval else [])
     producer = spawn("producer.py", *args, url=server.url, stdout=out)
     wait_for(lambda: r.xlen(STREAM) >= 10, what="10 readings")
-    time.sleep(0.2)  # still sending: it is not a fixed count
+    seen = r.xlen(STREAM)
+    wait_for(lambda: r.xlen(STREAM) > seen, what="more readings: it is not a fixed count")
     assert producer.poll() is None
 
     signalled = time.monotonic()
@@ -125,7 +126,7 @@ def test_ctrl_c_during_a_long_interval_stops_at_once(r, server, tmp_path):
     out = open(tmp_path / "out", "w+")
     producer = spawn("producer.py", "sensor1", "--count", 0, "--interval", 30, url=server.url, stdout=out)
     wait_for(lambda: r.xlen(STREAM) == 1, what="the first reading")
-    time.sleep(0.3)  # now in the 30 s wait
+    wait_for(lambda: (tmp_path / "out").read_text(), what="the first reading said: now in the 30 s wait")
 
     signalled = time.monotonic()
     _, err = stop(producer, signal.SIGINT)
