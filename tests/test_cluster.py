@@ -169,8 +169,24 @@ def readings_running(folder, url: str, sensors, *extra):
 
 
 def consumers_running(folder, url: str, names, *extra):
-    return {n: Running(folder, n, "consumer.py", "group1", n, "--start-from", "0", "--stats-interval", "0",
-                       "--claim-idle", "3000", *extra, url=url) for n in names}  # fmt: skip
+    return {
+        n: Running(
+            folder,
+            n,
+            "consumer.py",
+            "group1",
+            n,
+            "--start-from",
+            "0",
+            "--stats-interval",
+            "0",
+            "--claim-idle",
+            "3000",
+            *extra,
+            url=url,
+        )
+        for n in names
+    }
 
 
 def finish(rc, producers, consumers, keys):
@@ -242,8 +258,19 @@ def test_a_frozen_replica_makes_wait_replicas_fail_as_it_should(own_cluster):
     replica = cluster.replica_of(master)
     cluster.freeze(replica)
     try:
-        got = run("producer.py", "sensor1", "--count", "3", "--interval", "0.01", "--wait-replicas", "1",
-                  "--wait-timeout", "200", url=cluster.url)  # fmt: skip
+        got = run(
+            "producer.py",
+            "sensor1",
+            "--count",
+            "3",
+            "--interval",
+            "0.01",
+            "--wait-replicas",
+            "1",
+            "--wait-timeout",
+            "200",
+            url=cluster.url,
+        )
         bulk = run(
             "producer.py", "sensor2", "--count", "500", "--wait-replicas", "1", "--wait-timeout", "200", url=cluster.url
         )
@@ -302,8 +329,11 @@ def test_an_idle_consumer_of_twelve_shards_waits_without_polling(cluster):
     rc, url = client(cluster), cluster.url
     assert run("producer.py", "sensor0", "--shards", "12", url=url).returncode == 0
     consumer = spawn("consumer.py", "group1", "c1", "--stats-interval", "0", url=url)
-    wait_for(lambda: all(rc.exists(k) and rc.xinfo_groups(k) for k in shards.keys("app:event", 12)), timeout=20,
-             what="the groups")  # fmt: skip
+    wait_for(
+        lambda: all(rc.exists(k) and rc.xinfo_groups(k) for k in shards.keys("app:event", 12)),
+        timeout=20,
+        what="the groups",
+    )
     wait_blocked(*masters(cluster), readers=12)  # an XREAD BLOCK per shard: waiting, not polling
     watch = psutil.Process(consumer.pid)
     before, started = watch.cpu_times(), time.monotonic()
@@ -315,8 +345,14 @@ def test_an_idle_consumer_of_twelve_shards_waits_without_polling(cluster):
     for key in shards.keys("app:event", 12)[::4]:  # one shard on each master
         start = time.monotonic()
         new_id = rc.xadd(key, {"sensor_id": "s", "temp": "0.5", "humidity": "0.5"})
-        wait_for(lambda k=key, i=new_id: rc.xinfo_groups(k)[0]["last-delivered-id"] == i and
-                 rc.xinfo_groups(k)[0]["pending"] == 0, timeout=5, interval=0.001, what="the reading")  # fmt: skip
+        wait_for(
+            lambda k=key, i=new_id: (
+                rc.xinfo_groups(k)[0]["last-delivered-id"] == i and rc.xinfo_groups(k)[0]["pending"] == 0
+            ),
+            timeout=5,
+            interval=0.001,
+            what="the reading",
+        )
         delays.append(time.monotonic() - start)
     out, err = stop(consumer)
     assert share < 0.05, f"an idle consumer used {share:.1%} of a core"
@@ -335,8 +371,22 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     for sensor in ("sensor1", "sensor2", "sensor3", "sensor4"):
         got = run("producer.py", sensor, "--shards", "6", "--count", "10", url=url)
         ids += sent(got.stdout, sensor)
-    failing = Running(tmp_path, "failing", "consumer.py", "group1", "c1", "--start-from", "0", "--fail-rate", "1",
-                      "--claim-idle", "100000", "--stats-interval", "0", url=url)  # fmt: skip
+    failing = Running(
+        tmp_path,
+        "failing",
+        "consumer.py",
+        "group1",
+        "c1",
+        "--start-from",
+        "0",
+        "--fail-rate",
+        "1",
+        "--claim-idle",
+        "100000",
+        "--stats-interval",
+        "0",
+        url=url,
+    )
 
     def held():
         try:
@@ -367,8 +417,9 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
 def test_a_long_block_read_on_a_cluster_is_not_a_timeout(cluster, tmp_path):
     """BLOCK 7000 against redis-py's 5 s socket timeout: the consumer waits, quietly, and reads."""
     url = cluster.url
-    consumer = Running(tmp_path, "c1", "consumer.py", "group1", "c1", "--block", "7000", "--stats-interval", "0",
-                       url=url)  # fmt: skip
+    consumer = Running(
+        tmp_path, "c1", "consumer.py", "group1", "c1", "--block", "7000", "--stats-interval", "0", url=url
+    )
     time.sleep(8.5)  # longer than the default socket timeout and one BLOCK
     ids = sent(run("producer.py", "sensor1", "--count", "3", url=url).stdout, "sensor1")
     rc = client(cluster)

@@ -40,8 +40,19 @@ def test_a_handler_that_ends_the_process_is_said_and_its_entry_stays_pending(r, 
     env = handlers(tmp_path, app=EXITS.format(what=what))
     ids = add(r, 10)
 
-    done = run("consumer.py", GROUP, "c1", "--start-from", "0", "--burst", "--handler", "app:process",
-               url=server.url, env=env, timeout=TIMEOUT)  # fmt: skip
+    done = run(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--burst",
+        "--handler",
+        "app:process",
+        url=server.url,
+        env=env,
+        timeout=TIMEOUT,
+    )
 
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr and "Aborted" not in done.stderr
@@ -122,8 +133,19 @@ def test_a_handler_that_leaves_a_thread_running_does_not_keep_the_consumer_from_
     env = handlers(tmp_path, app=THREADS)
     add(r, 3)
 
-    done = run("consumer.py", GROUP, "c1", "--start-from", "0", "--burst", "--handler", "app:process",
-               url=server.url, env=env, timeout=20)  # fmt: skip
+    done = run(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--burst",
+        "--handler",
+        "app:process",
+        url=server.url,
+        env=env,
+        timeout=20,
+    )
 
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()

@@ -55,8 +55,9 @@ def test_returning_something_without_fanout_is_a_usage_error_and_nothing_is_ackn
     ids = add(r, 3)
     r.xgroup_create(STREAM, GROUP, id="0")
 
-    done = run("consumer.py", GROUP, "c1", "--handler", "app:process", "--burst", url=server.url, env=env,
-               timeout=TIMEOUT)  # fmt: skip
+    done = run(
+        "consumer.py", GROUP, "c1", "--handler", "app:process", "--burst", url=server.url, env=env, timeout=TIMEOUT
+    )
 
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
@@ -75,8 +76,9 @@ def test_returning_something_that_is_not_an_entry_is_a_failed_delivery(r, server
     env = handlers(tmp_path, app="def process(message_id, message):\n    return 'oops'\n")
     [entry_id] = add(r, 1)
 
-    out, err, code = consume(server, env, "--handler", "app:process", "--fanout", "app:out", "--claim-idle", 100,
-                             "--max-deliveries", 1)  # fmt: skip
+    out, err, code = consume(
+        server, env, "--handler", "app:process", "--fanout", "app:out", "--claim-idle", 100, "--max-deliveries", 1
+    )
 
     assert code == 0, err
     why = "the handler returned str oops; return a non-empty dict, a list of them or None"
@@ -91,8 +93,9 @@ def test_a_field_value_that_is_not_str_bytes_or_a_number_is_a_failed_delivery_no
     env = handlers(tmp_path, app="def process(message_id, message):\n    return [{'hot': 'yes'}, {'hot': True}]\n")
     [entry_id] = add(r, 1)
 
-    out, err, code = consume(server, env, "--handler", "app:process", "--fanout", "app:out", "--claim-idle", 100,
-                             "--max-deliveries", 1)  # fmt: skip
+    out, err, code = consume(
+        server, env, "--handler", "app:process", "--fanout", "app:out", "--claim-idle", 100, "--max-deliveries", 1
+    )
 
     assert code == 0, err
     why = "the handler returned a field 'hot': True; names and values are str, bytes or numbers"
@@ -122,8 +125,23 @@ def test_a_fanout_stream_replaced_mid_run_is_said_and_stops_the_consumer(r, serv
     pending (a MULTI would have run the XACK without the XADD, and lost the outputs)."""
     env = handlers(tmp_path, app=SLOW_OUTPUT)
     add(r, 4)
-    consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", "--count", "2", "--handler", "app:process",
-                     "--fanout", "app:out", "--stats-interval", "0", url=server.url, env=env)  # fmt: skip
+    consumer = spawn(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--count",
+        "2",
+        "--handler",
+        "app:process",
+        "--fanout",
+        "app:out",
+        "--stats-interval",
+        "0",
+        url=server.url,
+        env=env,
+    )
     wait_for(lambda: len(journal(tmp_path)) >= 1, what="the handler to start")
     r.set("app:out", "a string now")  # while the first entry is in the handler
     out, err = consumer.communicate(timeout=TIMEOUT)
@@ -153,8 +171,11 @@ def test_a_full_redis_refusing_the_fanout_commit_loses_and_doubles_nothing(own_s
     log.close()
     wait_for(lambda: "Redis refused to acknowledge" in (tmp_path / "c1.err").read_text(), what="the refusal")
     r.delete(*(f"ballast:{i}" for i in range(filler)))
-    wait_for(lambda: r.exists("app:out") and r.xlen("app:out") >= 40 and not pending(r), timeout=20,
-             what="the outputs once Redis has room")  # fmt: skip
+    wait_for(
+        lambda: r.exists("app:out") and r.xlen("app:out") >= 40 and not pending(r),
+        timeout=20,
+        what="the outputs once Redis has room",
+    )
     stop(consumer)
     err = (tmp_path / "c1.err").read_text()
     assert consumer.returncode == 0 and "Traceback" not in err, err
@@ -205,8 +226,24 @@ def test_fanout_outputs_appear_exactly_once_while_consumers_are_killed(r, server
     assert len(inputs) == 5000
     r.xgroup_create(STREAM, GROUP, id="0")
 
-    args = ("--start-from", "0", "--handler", "fan:process", "--fanout", "app:out", "--claim-idle", 500,
-            "--max-deliveries", 100, "--count", 20, "--block", 200, "--stats-interval", 0)  # fmt: skip
+    args = (
+        "--start-from",
+        "0",
+        "--handler",
+        "fan:process",
+        "--fanout",
+        "app:out",
+        "--claim-idle",
+        500,
+        "--max-deliveries",
+        100,
+        "--count",
+        20,
+        "--block",
+        200,
+        "--stats-interval",
+        0,
+    )
     logs = []
 
     def start(name):
@@ -293,8 +330,20 @@ def test_the_alerts_example_publishes_one_alert_per_hot_reading(r, server):
     hot = {i for i, f in readings.items() if i != poison and float(f[b"temp"]) > 0.9}
     assert 20 < len(hot) < 100  # 600 random temps in [0, 1)
 
-    done = run("consumer.py", "alerts", "a1", "--handler", "examples.alerts:process", "--fanout", "app:alerts",
-               "--start-from", "0", "--burst", url=server.url, timeout=TIMEOUT)  # fmt: skip
+    done = run(
+        "consumer.py",
+        "alerts",
+        "a1",
+        "--handler",
+        "examples.alerts:process",
+        "--fanout",
+        "app:alerts",
+        "--start-from",
+        "0",
+        "--burst",
+        url=server.url,
+        timeout=TIMEOUT,
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
@@ -310,8 +359,18 @@ def test_the_alerts_example_publishes_one_alert_per_hot_reading(r, server):
     assert group_info(r, group="alerts")["pending"] == 0
 
     # a second group reads the alerts; the default consumer prints each (an alert has a reading's fields)
-    audit = run("consumer.py", "audit", "u1", "--stream", "app:alerts", "--start-from", "0", "--burst",
-                url=server.url, timeout=TIMEOUT)  # fmt: skip
+    audit = run(
+        "consumer.py",
+        "audit",
+        "u1",
+        "--stream",
+        "app:alerts",
+        "--start-from",
+        "0",
+        "--burst",
+        url=server.url,
+        timeout=TIMEOUT,
+    )
     assert audit.returncode == 0, audit.stderr
     assert audit.stdout.splitlines() == [
         f"{i} {a['sensor_id']} temp={float(a['temp']):.4f} humidity={float(a['humidity']):.4f}" for i, a in alerts
@@ -319,8 +378,21 @@ def test_the_alerts_example_publishes_one_alert_per_hot_reading(r, server):
     assert summary(audit.stderr, "u1")["processed"] == len(hot) and r.xlen("app:alerts:dlq") == 0
 
     # ALERT_TEMP sets the threshold, for another group and its own alert stream
-    half = run("consumer.py", "alerts-half", "h1", "--handler", "examples.alerts:process", "--fanout", "app:half",
-               "--start-from", "0", "--burst", url=server.url, env={"ALERT_TEMP": "0.5"}, timeout=TIMEOUT)  # fmt: skip
+    half = run(
+        "consumer.py",
+        "alerts-half",
+        "h1",
+        "--handler",
+        "examples.alerts:process",
+        "--fanout",
+        "app:half",
+        "--start-from",
+        "0",
+        "--burst",
+        url=server.url,
+        env={"ALERT_TEMP": "0.5"},
+        timeout=TIMEOUT,
+    )
     assert half.returncode == 0, half.stderr
     above = {i for i, f in readings.items() if i != poison and float(f[b"temp"]) > 0.5}
     assert {f[b"reading_id"].decode() for _, f in r.xrange("app:half")} == above

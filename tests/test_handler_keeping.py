@@ -56,8 +56,10 @@ def test_a_slow_handler_keeps_its_entries_and_nobody_claims_them(r, server, tmp_
 
     calls = journal(tmp_path)
     started = Counter(entry_id for kind, entry_id, _ in calls if kind == "start")
-    print(f"{len(ids)} entries, processed {dict(Counter(who for kind, _, who in calls if kind == 'done'))}; "
-          f"longest idle seen {worst} ms")  # fmt: skip
+    print(
+        f"{len(ids)} entries, processed {dict(Counter(who for kind, _, who in calls if kind == 'done'))}; "
+        f"longest idle seen {worst} ms"
+    )
     assert started == {entry_id: 1 for entry_id in ids}  # each processed once, by one consumer
     for name, err in errs.items():
         assert summary(err, name)["claimed"] == 0 and summary(err, name)["failed"] == 0, err
@@ -107,8 +109,23 @@ def test_processed_entries_waiting_for_their_xack_are_kept_fresh_through_the_nex
     r.xgroup_create(STREAM, GROUP, id="0")
     r.xreadgroup(GROUP, "A", {STREAM: ">"}, count=6)  # A read them, then crashed
 
-    a = spawn("consumer.py", GROUP, "A", "--handler", "slow:process", "--claim-idle", 1000, "--count", 2,
-              "--block", 200, "--stats-interval", 0, url=server.url, env=env)  # fmt: skip
+    a = spawn(
+        "consumer.py",
+        GROUP,
+        "A",
+        "--handler",
+        "slow:process",
+        "--claim-idle",
+        1000,
+        "--count",
+        2,
+        "--block",
+        200,
+        "--stats-interval",
+        0,
+        url=server.url,
+        env=env,
+    )
     worst = 0
     deadline = time.monotonic() + 20
     while pending(r) and time.monotonic() < deadline:

@@ -16,13 +16,15 @@ BAD_HANDLERS = {
     "no such package member": ("examples.nosuch:process", "no module 'examples.nosuch' (looked in "),
     "raises at import": ("raising:process", "importing raising failed: RuntimeError: database not configured"),
     "a syntax error": ("broken:process", "importing broken failed: SyntaxError: "),
-    "a missing dependency": ("pricing_rules:process",
-                             "importing pricing_rules failed: ModuleNotFoundError: No module named 'pricing'"),
+    "a missing dependency": (
+        "pricing_rules:process",
+        "importing pricing_rules failed: ModuleNotFoundError: No module named 'pricing'",
+    ),
     "no such function": ("app:nope", "app has no 'nope'"),
     "not callable": ("app:SETTINGS", "it is a dict, not a function"),
     "one argument": ("app:one", "it cannot be called as one(message_id, message): too many positional arguments"),
     "three arguments": ("app:three", "it cannot be called as three(message_id, message): missing a required"),
-}  # fmt: skip
+}
 
 BAD_MODULES = {
     "app": """
@@ -72,12 +74,22 @@ def test_a_handler_that_cannot_be_used_is_one_line_and_exit_2_before_anything_is
 
 
 def test_the_handler_env_var_names_the_handler(r, server, tmp_path):
-    env = handlers(tmp_path, app="from journal import journal\n\n\ndef process(message_id, message):\n"
-                                  "    journal(message_id, 'env')\n")  # fmt: skip
+    env = handlers(
+        tmp_path,
+        app="from journal import journal\n\n\ndef process(message_id, message):\n    journal(message_id, 'env')\n",
+    )
     ids = add(r, 2)
 
-    done = run("consumer.py", GROUP, "c1", "--start-from", "0", "--burst", url=server.url,
-               env={**env, "HANDLER": "app:process"})  # fmt: skip
+    done = run(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--burst",
+        url=server.url,
+        env={**env, "HANDLER": "app:process"},
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""

@@ -52,8 +52,14 @@ def test_a_handler_that_returns_none_gets_each_entry_once_decoded_and_all_are_ac
 
     assert code == 0, err
     assert out == ""  # the line per reading is the default handler's, not ours
-    assert summary(err) == {"processed": 5, "failed": 0, "claimed": 0, "dead-lettered": 0,
-                            "trimmed-pending": 0, "trimmed-unread": 0}  # fmt: skip
+    assert summary(err) == {
+        "processed": 5,
+        "failed": 0,
+        "claimed": 0,
+        "dead-lettered": 0,
+        "trimmed-pending": 0,
+        "trimmed-unread": 0,
+    }
     calls = [json.loads(line) for line in (tmp_path / "journal.log").read_text().splitlines()]
     assert [entry_id for entry_id, _, _ in calls] == ids  # once each, in stream order
     assert {kind for _, kinds, _ in calls for kind in kinds} == {"str"}  # the ID, every name and value
@@ -94,8 +100,14 @@ def test_an_exception_leaves_the_entry_pending_and_a_later_delivery_succeeds(r, 
         assert line + "left pending for retry" in err.splitlines()
     assert "(delivery 2)" not in err
     # the three failures were left pending, claimed back after --claim-idle 200 ms, and processed
-    assert summary(err) == {"processed": 3, "failed": 3, "claimed": 3, "dead-lettered": 0,
-                            "trimmed-pending": 0, "trimmed-unread": 0}  # fmt: skip
+    assert summary(err) == {
+        "processed": 3,
+        "failed": 3,
+        "claimed": 3,
+        "dead-lettered": 0,
+        "trimmed-pending": 0,
+        "trimmed-unread": 0,
+    }
     assert Counter(c[0] for c in journal(tmp_path)) == {entry_id: 2 for entry_id in ids}
     assert pending(r) == [] and r.xlen(DLQ) == 0
     assert group_info(r)["last-delivered-id"].decode() == ids[-1]
@@ -117,8 +129,17 @@ def test_a_failed_entry_is_retried_by_its_consumer_restarted_under_the_same_name
         """,
     )
     ids = add(r, 2)
-    consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", "--handler", "once:process",
-                     url=server.url, env={**env, "FAIL": "1"})  # fmt: skip
+    consumer = spawn(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--handler",
+        "once:process",
+        url=server.url,
+        env={**env, "FAIL": "1"},
+    )
     wait_for(lambda: len(journal(tmp_path)) == 2, what="both entries tried")
     _, err = stop(consumer)
     assert consumer.returncode == 0, err
@@ -160,8 +181,14 @@ def test_an_entry_that_always_fails_is_dead_lettered_after_max_deliveries_with_t
     for delivery in (1, 2, 3):
         line = f"c1: failed {bad} (delivery {delivery}): ValueError: calibration missing for sensor9; "
         assert line + "left pending for retry" in err.splitlines()
-    assert summary(err) == {"processed": 2, "failed": 3, "claimed": 3, "dead-lettered": 1,
-                            "trimmed-pending": 0, "trimmed-unread": 0}  # fmt: skip
+    assert summary(err) == {
+        "processed": 2,
+        "failed": 3,
+        "claimed": 3,
+        "dead-lettered": 1,
+        "trimmed-pending": 0,
+        "trimmed-unread": 0,
+    }
     # called for each of the 3 deliveries allowed; the 4th is dead-lettered without calling it
     assert Counter(c[0] for c in journal(tmp_path)) == {good[0]: 1, good[1]: 1, bad: 3}
     [letter] = dead_letters(r)
@@ -203,8 +230,14 @@ def test_unprocessable_is_dead_lettered_at_once_with_its_text(r, server, tmp_pat
     assert f"c1: dead-lettered {ghost} to {DLQ}: unprocessable: no such sensor 'ghost'" in err.splitlines()
     assert f"c1: dead-lettered {hot} to {DLQ}: invalid reading: temp is not a number: 'hot'" in err.splitlines()
     assert "failed" not in err.replace("failed 0", "")  # never retried
-    assert summary(err) == {"processed": 1, "failed": 0, "claimed": 0, "dead-lettered": 2,
-                            "trimmed-pending": 0, "trimmed-unread": 0}  # fmt: skip
+    assert summary(err) == {
+        "processed": 1,
+        "failed": 0,
+        "claimed": 0,
+        "dead-lettered": 2,
+        "trimmed-pending": 0,
+        "trimmed-unread": 0,
+    }
     assert [c[0] for c in journal(tmp_path)] == [good, ghost, hot]  # each called once
     letters = {f[b"dlq.id"].decode(): f for f in dead_letters(r)}
     assert letters.keys() == {ghost, hot}

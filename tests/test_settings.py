@@ -11,8 +11,18 @@ from stream_pubsub.settings import HANDLER_TIMEOUT_FACTOR, MIN_CLAIM_IDLE, Setti
 
 
 def settings(**changes) -> Settings:
-    given = dict(group="group1", name="c1", count=100, block_ms=2000, burst=False, claim_idle_ms=30_000,
-                 max_deliveries=5, handler_timeout_ms=150_000, fail_rate=0.0, stats_interval=10.0)  # fmt: skip
+    given = dict(
+        group="group1",
+        name="c1",
+        count=100,
+        block_ms=2000,
+        burst=False,
+        claim_idle_ms=30_000,
+        max_deliveries=5,
+        handler_timeout_ms=150_000,
+        fail_rate=0.0,
+        stats_interval=10.0,
+    )
     return Settings(**{**given, **changes})
 
 

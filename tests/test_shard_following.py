@@ -87,8 +87,11 @@ def test_a_shard_deleted_while_the_consumer_works_on_another_is_recreated_like_a
     wait_for(lambda: r.exists(busy) and r.xinfo_groups(busy) and r.xinfo_groups(busy)[0]["entries-read"], what="work")
     r.delete(other)
     wait_for(lambda: "GROUP LOST" in (tmp_path / "c1.err").read_text(), timeout=15, what="GROUP LOST")
-    wait_for(lambda: r.xinfo_groups(busy)[0]["entries-read"] == 200 and not r.xinfo_groups(busy)[0]["pending"],
-             timeout=30, what="the backlog done")  # fmt: skip
+    wait_for(
+        lambda: r.xinfo_groups(busy)[0]["entries-read"] == 200 and not r.xinfo_groups(busy)[0]["pending"],
+        timeout=30,
+        what="the backlog done",
+    )
     stop(c1)
     err = (tmp_path / "c1.err").read_text()
     assert c1.returncode == 0, err
