@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 
-import pytest
-import redis
-from conftest import run
-from redis.cluster import RedisCluster
+from conftest import admin, run
 
 from stream_pubsub import shards
 
@@ -20,12 +16,6 @@ NO_CONSUMERS = (
     "group {g} has no consumers and {n} unread entries: it holds back `trim --safe`; "
     "delete it with `admin.py group delete {g}` if it is a typo"
 )
-
-
-def admin(*args, url, **kwargs) -> subprocess.CompletedProcess:
-    got = run("admin.py", *args, url=url, **kwargs)
-    assert "Traceback" not in got.stderr, got.stderr
-    return got
 
 
 def positions(db, key: str = S) -> dict[str, str]:
@@ -181,22 +171,8 @@ def test_info_warns_about_a_group_without_consumers_that_holds_back_trim(r, serv
 
 
 # -- a sharded stream: one node, and a cluster -----------------------------------------------------
-@pytest.fixture(params=["one-node", "cluster"])
-def place(request, server_binary):
-    """(the URL the scripts use, a client, the text errors use for where Redis is)."""
-    if request.param == "one-node":
-        server = request.getfixturevalue("server")
-        db = redis.Redis.from_url(server.url)
-        yield server.url, db
-    else:
-        cluster = request.getfixturevalue("cluster")
-        db = RedisCluster.from_url(cluster.url)
-        yield cluster.nodes[1].url, db
-    db.close()
-
-
 def test_group_commands_act_on_every_shard(place):
-    url, db = place
+    url, db = place.url, place.db
     keys = shards.keys(S, 3)
     for sensor in ("sensor1", "sensor2", "sensor3", "sensor4"):
         got = run("producer.py", sensor, "--shards", 3, "--count", 10, "-q", url=url)

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import signal
 
-import pytest
-import redis
-from conftest import spawn, wait_for
+from conftest import spawn, wait_for, write_dead_letters
 from redis.cluster import RedisCluster
 
 from stream_pubsub import shards
@@ -21,34 +19,9 @@ from stream_pubsub import shards
 S = "app:event"
 
 
-@pytest.fixture(params=["one-node", "cluster"])
-def place(request, server_binary):
-    """(url, a client, the default dead-letter key) on one node or on a cluster."""
-    if request.param == "one-node":
-        server = request.getfixturevalue("server")
-        db = redis.Redis.from_url(server.url)
-        yield server.url, db, "app:event:dlq"
-    else:
-        cluster = request.getfixturevalue("cluster")
-        db = RedisCluster.from_url(cluster.url)
-        yield cluster.nodes[1].url, db, "{app:event}:dlq"
-    db.close()
-
-
-def dead_letters(db, n: int, dlq: str) -> None:
-    """n dead letters of app:event in the format a consumer writes (dead_letters.py), pipelined."""
-    for start in range(0, n, 5000):
-        with db.pipeline(transaction=False) as pipe:
-            for i in range(start, min(start + 5000, n)):
-                reading = {"sensor_id": f"sensor{i % 3 + 1}", "temp": "hot", "n": str(i)}
-                meta = {"id": f"1-{i}", "stream": S, "group": "g", "consumer": "c1", "deliveries": 1, "error": "hot"}
-                pipe.xadd(dlq, {**reading, **{f"dlq.{k}": v for k, v in meta.items()}})
-            pipe.execute()
-
-
 def interrupt_replay(db, url: str, dlq: str, n: int, tmp_path, *options: str) -> None:
     """Replay n dead letters, Ctrl-C once some are back; check what it said and what Redis holds."""
-    dead_letters(db, n, dlq)
+    write_dead_letters(db, n, dlq)
     with open(tmp_path / "replayed.txt", "w") as out:
         replay = spawn("admin.py", "dlq", "replay", "--all", *options, url=url, stdout=out)
         wait_for(lambda: db.xlen(S) >= n // 50, timeout=60, what="the first dead letters back on the stream")
@@ -75,7 +48,7 @@ def interrupt_replay(db, url: str, dlq: str, n: int, tmp_path, *options: str) ->
 
 
 def test_ctrl_c_stops_replay_between_two_transactions(place, tmp_path):
-    url, db, dlq = place
+    url, db, dlq = place.url, place.db, place.dlq
     interrupt_replay(db, url, dlq, 50_000, tmp_path)
 
 

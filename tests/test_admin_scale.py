@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, run, script_env, spawn, stop
+from conftest import ROOT, run, script_env, spawn, stop, write_dead_letters
 
 from stream_pubsub.ids import COUNT_LIMIT, PAGE
 
@@ -112,21 +112,9 @@ def test_range_of_every_entry_is_read_a_page_at_a_time_in_flat_memory(r, server,
     )
 
 
-def dead_letters(r, n: int) -> None:
-    """n dead letters of app:event in the format a consumer writes (dead_letters.py), pipelined."""
-    for start in range(0, n, 10_000):
-        with r.pipeline(transaction=False) as pipe:
-            for i in range(start, min(start + 10_000, n)):
-                reading = {"sensor_id": f"sensor{i % 3 + 1}", "temp": "hot", "n": str(i)}
-                meta = {"id": f"1-{i}", "stream": S, "group": "g", "consumer": "c1", "deliveries": 1}
-                error = "invalid reading: temp is not a number: 'hot'"
-                pipe.xadd(DLQ, {**reading, **{f"dlq.{k}": v for k, v in meta.items()}, "dlq.error": error})
-            pipe.execute()
-
-
 def test_dlq_list_and_replay_all_page_through_in_flat_memory(r, server, tmp_path):
     many, few = BIG // 2, SMALL // 2  # 100,000 and 10,000: a dead letter is bigger than a reading
-    dead_letters(r, many)
+    write_dead_letters(r, many)
     small, out, _ = peak(tmp_path, "dlq", "list", "--count", few, url=server.url)
     assert len(out.splitlines()) == 1 + 1 + few + 1  # the title, the header, the rows, "... more not shown"
     big, out, _ = peak(tmp_path, "dlq", "list", "--count", many, url=server.url)
@@ -139,7 +127,7 @@ def test_dlq_list_and_replay_all_page_through_in_flat_memory(r, server, tmp_path
     small, out, err = peak(tmp_path, "dlq", "replay", "--all", url=server.url)
     assert err == f"replayed {few} dead letters from app:event:dlq\n" and r.xlen(DLQ) == 0
     r.delete(S)
-    dead_letters(r, many // 2)
+    write_dead_letters(r, many // 2)
     big, out, err = peak(tmp_path, "dlq", "replay", "--all", url=server.url)
     assert big / small < 1.5, (big, small)
     assert err == f"replayed {many // 2} dead letters from app:event:dlq\n" and len(out.splitlines()) == many // 2

@@ -8,17 +8,11 @@ import json
 import re
 
 import redis
-from conftest import run, wait_for
+from conftest import admin, run, wait_for
 
 from stream_pubsub import shards
 
 S = "app:event"
-
-
-def admin(*args, url):
-    got = run("admin.py", *args, url=url)
-    assert "Traceback" not in got.stderr, got.stderr
-    return got
 
 
 def test_groups_on_the_single_key_of_a_sharded_stream_are_shown_and_warned_about(r, server):

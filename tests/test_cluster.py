@@ -8,19 +8,14 @@ binaries; tests that kill, freeze or reshard form a cluster of their own.
 from __future__ import annotations
 
 import collections
-import re
 import time
 
 import pytest
 import redis
-from conftest import run, spawn, stop, wait_for
+from conftest import readings, run, sent_ids, spawn, stop, wait_blocked, wait_for
 from redis.cluster import RedisCluster
 
 from stream_pubsub import shards
-
-SENT = re.compile(r"^message (\d+-\d+) sent$", re.M)
-DONE = re.compile(r"^(\d+-\d+) (\S+) temp=", re.M)
-
 
 # An entry ID is unique in its shard only: two masters can give the same ID in the same
 # millisecond. A reading is (sensor, ID): a sensor's readings all go to one shard.
@@ -28,15 +23,23 @@ DONE = re.compile(r"^(\d+-\d+) (\S+) temp=", re.M)
 
 def sent(text: str, sensor: str) -> list[tuple[str, str]]:
     """What a producer of this sensor printed as sent."""
-    return [(sensor, entry_id) for entry_id in SENT.findall(text)]
-
-
-def processed(text: str) -> list[tuple[str, str]]:
-    return [(sensor, entry_id) for entry_id, sensor in DONE.findall(text)]
+    return [(sensor, entry_id) for entry_id in sent_ids(text)]
 
 
 def client(cluster) -> RedisCluster:
     return RedisCluster.from_url(cluster.url)
+
+
+def stored(rc, keys) -> int:
+    """How many entries the shards hold (0 while the cluster cannot say: a failover under way)."""
+    try:
+        return sum(rc.xlen(key) for key in keys if rc.exists(key))
+    except redis.RedisError:
+        return 0
+
+
+def masters(cluster) -> list[redis.Redis]:
+    return [cluster.client(node) for node in cluster.masters()]
 
 
 def drained(rc, keys) -> bool:
@@ -58,7 +61,7 @@ def test_the_tutorial_on_a_cluster_through_any_node(cluster):
     assert len(ids) == 3
     got = run("consumer.py", "group1", "c1", "--start-from", "0", "--burst", url=cluster.nodes[4].url)
     assert got.returncode == 0, got.stderr
-    assert processed(got.stdout) == ids
+    assert readings(got.stdout) == ids
     rc = client(cluster)
     assert rc.xlen("app:event") == 3
     assert rc.xinfo_groups("app:event")[0]["pending"] == 0
@@ -88,9 +91,9 @@ def test_twelve_shards_spread_four_to_a_master_each_sensor_in_one_shard(cluster)
             assert len(found) == (20 + (sensor == sensors[0]) if key == home else 0), (sensor, key)
     wait_for(lambda: drained(rc, keys), timeout=30, what="both consumers to process every shard")
     (out1, err1), (out2, err2) = stop(c1), stop(c2)
-    done = processed(out1) + processed(out2)
+    done = readings(out1) + readings(out2)
     assert sorted(done) == sorted(ids) and len(set(done)) == len(ids) == 481  # each once
-    assert processed(out1) and processed(out2), (len(processed(out1)), len(processed(out2)))  # the work was shared
+    assert readings(out1) and readings(out2), (len(readings(out1)), len(readings(out2)))  # the work was shared
     # the two create the group on the 12 shards between them, each saying on how many it did
     made = re.findall(r"created group group1 on app:event \((\d+) shards\), starting at 0", err1 + err2)
     assert sum(map(int, made)) == 12, err1 + err2
@@ -168,8 +171,24 @@ def readings_running(folder, url: str, sensors, *extra):
 
 
 def consumers_running(folder, url: str, names, *extra):
-    return {n: Running(folder, n, "consumer.py", "group1", n, "--start-from", "0", "--stats-interval", "0",
-                       "--claim-idle", "3000", *extra, url=url) for n in names}  # fmt: skip
+    return {
+        n: Running(
+            folder,
+            n,
+            "consumer.py",
+            "group1",
+            n,
+            "--start-from",
+            "0",
+            "--stats-interval",
+            "0",
+            "--claim-idle",
+            "3000",
+            *extra,
+            url=url,
+        )
+        for n in names
+    }
 
 
 def finish(rc, producers, consumers, keys):
@@ -184,7 +203,7 @@ def finish(rc, producers, consumers, keys):
         ends = {name: c.stop() for name, c in consumers.items()}
         raise AssertionError(f"not drained: {state}; consumers said: {[e[-1500:] for _, e in ends.values()]}")
     ends = {name: c.stop() for name, c in consumers.items()}
-    done = [i for out, _ in ends.values() for i in processed(out)]
+    done = [i for out, _ in ends.values() for i in readings(out)]
     errors = "".join(err for _, err in outs) + "".join(err for _, err in ends.values())
     codes = {name: c.process.returncode for name, c in consumers.items()}
     return ids, done, errors, codes, [p.process.returncode for p in producers]
@@ -198,11 +217,12 @@ def test_a_master_killed_mid_run_loses_nothing_confirmed_by_a_replica(own_cluste
     consumers = consumers_running(tmp_path, url, ["c1", "c2"], "--shards", "12")
     wait_for(lambda: all(rc.exists(k) for k in keys), timeout=20, what="the groups")
     producers = readings_running(tmp_path, url, [f"sensor{i}" for i in range(6)], "--wait-replicas", "1")
-    time.sleep(2)
+    wait_for(lambda: stored(rc, keys) >= 300, timeout=20, what="readings flowing")
     victim = cluster.owner(rc.keyslot(keys[0]))
     victim.kill()  # SIGKILL: its replica takes over after the node timeout
     wait_for(lambda: victim not in cluster.masters() and cluster.healthy(), timeout=20, what="the failover")
-    time.sleep(3)
+    after = stored(rc, keys)
+    wait_for(lambda: stored(rc, keys) >= after + 300, timeout=20, what="readings flowing after the failover")
     ids, done, errors, codes, _ = finish(rc, producers, consumers, keys)
     lost = set(ids) - set(done)
     assert len(ids) > 200 and not lost, f"{len(lost)} of {len(ids)} readings printed as sent were never processed"
@@ -220,10 +240,11 @@ def test_a_manual_failover_loses_nothing(own_cluster, tmp_path):
     consumers = consumers_running(tmp_path, url, ["c1"], "--shards", "12")
     wait_for(lambda: all(rc.exists(k) for k in keys), timeout=20, what="the groups")
     producers = readings_running(tmp_path, url, ["sensor1", "sensor2", "sensor3"])
-    time.sleep(1.5)
+    wait_for(lambda: stored(rc, keys) >= 150, timeout=20, what="readings flowing")
     for key in keys[:5:4]:  # two of the three masters hand over to their replicas
         cluster.failover(cluster.replica_of(cluster.owner(rc.keyslot(key))))
-    time.sleep(1.5)
+    after = stored(rc, keys)
+    wait_for(lambda: stored(rc, keys) >= after + 150, timeout=20, what="readings flowing after the failovers")
     ids, done, errors, codes, producer_codes = finish(rc, producers, consumers, keys)
     assert ids and set(ids) <= set(done)
     assert "Traceback" not in errors and "GROUP LOST" not in errors
@@ -239,8 +260,19 @@ def test_a_frozen_replica_makes_wait_replicas_fail_as_it_should(own_cluster):
     replica = cluster.replica_of(master)
     cluster.freeze(replica)
     try:
-        got = run("producer.py", "sensor1", "--count", "3", "--interval", "0.01", "--wait-replicas", "1",
-                  "--wait-timeout", "200", url=cluster.url)  # fmt: skip
+        got = run(
+            "producer.py",
+            "sensor1",
+            "--count",
+            "3",
+            "--interval",
+            "0.01",
+            "--wait-replicas",
+            "1",
+            "--wait-timeout",
+            "200",
+            url=cluster.url,
+        )
         bulk = run(
             "producer.py", "sensor2", "--count", "500", "--wait-replicas", "1", "--wait-timeout", "200", url=cluster.url
         )
@@ -268,7 +300,9 @@ def test_a_slot_moved_under_blocked_consumers_loses_nothing(own_cluster, server_
     consumers = consumers_running(tmp_path, url, ["c1", "c2"], *args)
     wait_for(lambda: all(rc.exists(k) for k in keys), timeout=20, what="the groups")
     first = run("producer.py", "sensor1", *args, "--count", "20", url=url)
-    time.sleep(1)  # both consumers now blocked, waiting
+    wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), what="the 20 readings processed")
+    # both consumers now blocked, waiting: on one key in XREADGROUP, on 12 shards in an XREAD per shard
+    wait_blocked(*masters(cluster), readers=2 * n)
     slot = rc.keyslot(keys[shards.route("sensor1", n)])
     source = cluster.owner(slot)
     target = next(node for node in cluster.masters() if node is not source)
@@ -297,9 +331,12 @@ def test_an_idle_consumer_of_twelve_shards_waits_without_polling(cluster):
     rc, url = client(cluster), cluster.url
     assert run("producer.py", "sensor0", "--shards", "12", url=url).returncode == 0
     consumer = spawn("consumer.py", "group1", "c1", "--stats-interval", "0", url=url)
-    wait_for(lambda: all(rc.exists(k) and rc.xinfo_groups(k) for k in shards.keys("app:event", 12)), timeout=20,
-             what="the groups")  # fmt: skip
-    time.sleep(1)
+    wait_for(
+        lambda: all(rc.exists(k) and rc.xinfo_groups(k) for k in shards.keys("app:event", 12)),
+        timeout=20,
+        what="the groups",
+    )
+    wait_blocked(*masters(cluster), readers=12)  # an XREAD BLOCK per shard: waiting, not polling
     watch = psutil.Process(consumer.pid)
     before, started = watch.cpu_times(), time.monotonic()
     time.sleep(4)
@@ -310,12 +347,18 @@ def test_an_idle_consumer_of_twelve_shards_waits_without_polling(cluster):
     for key in shards.keys("app:event", 12)[::4]:  # one shard on each master
         start = time.monotonic()
         new_id = rc.xadd(key, {"sensor_id": "s", "temp": "0.5", "humidity": "0.5"})
-        wait_for(lambda k=key, i=new_id: rc.xinfo_groups(k)[0]["last-delivered-id"] == i and
-                 rc.xinfo_groups(k)[0]["pending"] == 0, timeout=5, interval=0.001, what="the reading")  # fmt: skip
+        wait_for(
+            lambda k=key, i=new_id: (
+                rc.xinfo_groups(k)[0]["last-delivered-id"] == i and rc.xinfo_groups(k)[0]["pending"] == 0
+            ),
+            timeout=5,
+            interval=0.001,
+            what="the reading",
+        )
         delays.append(time.monotonic() - start)
     out, err = stop(consumer)
     assert share < 0.05, f"an idle consumer used {share:.1%} of a core"
-    assert len(processed(out)) == 3, err
+    assert len(readings(out)) == 3, err
     assert max(delays) < 0.5, delays  # a few ms here; the bound leaves room for a busy machine
     print(f"idle CPU {share:.2%}; delays {[round(d * 1000, 1) for d in delays]} ms")
 
@@ -330,8 +373,22 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     for sensor in ("sensor1", "sensor2", "sensor3", "sensor4"):
         got = run("producer.py", sensor, "--shards", "6", "--count", "10", url=url)
         ids += sent(got.stdout, sensor)
-    failing = Running(tmp_path, "failing", "consumer.py", "group1", "c1", "--start-from", "0", "--fail-rate", "1",
-                      "--claim-idle", "100000", "--stats-interval", "0", url=url)  # fmt: skip
+    failing = Running(
+        tmp_path,
+        "failing",
+        "consumer.py",
+        "group1",
+        "c1",
+        "--start-from",
+        "0",
+        "--fail-rate",
+        "1",
+        "--claim-idle",
+        "100000",
+        "--stats-interval",
+        "0",
+        url=url,
+    )
 
     def held():
         try:
@@ -344,7 +401,7 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     assert "failed" in err and held() == 40
     again = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100000", url=url)  # c1 comes back, healed
     assert again.returncode == 0, again.stderr
-    assert sorted(processed(again.stdout)) == sorted(ids)  # its own pending entries, re-read (ID 0)
+    assert sorted(readings(again.stdout)) == sorted(ids)  # its own pending entries, re-read (ID 0)
     more = sent(run("producer.py", "sensor5", "--count", "5", url=url).stdout, "sensor5")
     taker = Running(tmp_path, "c2", "consumer.py", "group1", "c2", "--stats-interval", "0", url=url)
     wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="c2 to read the 5")
@@ -354,7 +411,7 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
     after = sent(run("producer.py", "sensor6", "--count", "5", url=url).stdout, "sensor6")
     wait_for(lambda: drained(rc, [k for k in keys if rc.exists(k)]), timeout=15, what="the group recreated")
     out, err = taker.stop()
-    assert sorted(processed(out)) == sorted(more + after), err
+    assert sorted(readings(out)) == sorted(more + after), err
     assert "GROUP LOST" in err and "Traceback" not in err
     assert rc.get("app:event:shards") == b"6"  # FLUSHALL took the record too: the consumer wrote it again
 
@@ -362,12 +419,13 @@ def test_claiming_own_pending_and_a_lost_group_on_a_sharded_cluster_stream(clust
 def test_a_long_block_read_on_a_cluster_is_not_a_timeout(cluster, tmp_path):
     """BLOCK 7000 against redis-py's 5 s socket timeout: the consumer waits, quietly, and reads."""
     url = cluster.url
-    consumer = Running(tmp_path, "c1", "consumer.py", "group1", "c1", "--block", "7000", "--stats-interval", "0",
-                       url=url)  # fmt: skip
+    consumer = Running(
+        tmp_path, "c1", "consumer.py", "group1", "c1", "--block", "7000", "--stats-interval", "0", url=url
+    )
     time.sleep(8.5)  # longer than the default socket timeout and one BLOCK
     ids = sent(run("producer.py", "sensor1", "--count", "3", url=url).stdout, "sensor1")
     rc = client(cluster)
     wait_for(lambda: drained(rc, ["app:event"]), timeout=10, what="the readings")
     out, err = consumer.stop()
-    assert processed(out) == ids
+    assert readings(out) == ids
     assert "lost Redis" not in err and "Traceback" not in err and "Timeout" not in err, err

@@ -402,8 +402,7 @@ def test_dockerfile_slim_pinned_python_non_root_requirements_and_no_build_tools(
 
 def test_the_image_gets_every_module_the_scripts_import():
     scripts = {container_argv(service)[1] for name, service in load()["services"].items() if name in SCRIPT_SERVICES}
-    if (ROOT / "admin.py").exists():
-        scripts.add("admin.py")  # the README's `docker compose exec consumer python admin.py ...`
+    scripts.add("admin.py")  # the README's `docker compose exec consumer python admin.py ...`
     needed = set(scripts).union(*(local_imports(script) for script in scripts))
     assert needed <= in_image(needed), f"kept out of the image by .dockerignore: {needed - in_image(needed)}"
     assert "requirements.txt" in in_image(["requirements.txt"])
@@ -426,7 +425,7 @@ def readme_compose_commands() -> list[list[str]]:
 
 def test_readme_compose_commands_name_real_services_and_scripts(monkeypatch):
     compose = load()
-    commands, missing = readme_compose_commands(), []
+    commands = readme_compose_commands()
     assert commands, "the README's Docker Compose section shows no `docker compose` command"
     for words in commands:
         for word in words:
@@ -437,12 +436,8 @@ def test_readme_compose_commands_name_real_services_and_scripts(monkeypatch):
             assert service in compose["services"], words
         if words[2] == "exec" and "python" in words:
             script, *args = words[words.index("python") + 1 :]
-            if (ROOT / script).exists():
-                click_context(script, args, compose["services"][service]["environment"], monkeypatch)
-            else:
-                missing.append(script)
-    if missing:
-        pytest.skip(f"the README runs {', '.join(sorted(set(missing)))}, not in the repository yet")
+            assert (ROOT / script).exists(), f"the README runs {script}, which is not in the repository: {words}"
+            click_context(script, args, compose["services"][service]["environment"], monkeypatch)
 
 
 def test_producer_and_consumer_share_one_image_and_one_stream():

@@ -5,59 +5,27 @@ python consumer.py group1 c1
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 
 import pytest
-from conftest import run, spawn, stop, wait_for
+from conftest import (
+    DLQ,
+    GROUP,
+    STREAM,
+    add,
+    group_info,
+    pending_ids,
+    processed,
+    run,
+    spawn,
+    stop,
+    summary,
+    wait_blocked,
+    wait_for,
+)
 
-STREAM, GROUP, DLQ = "app:event", "group1", "app:event:dlq"
-LINE = re.compile(r"(\d+-\d+) (\S+) temp=(\d+\.\d{4}) humidity=(\d+\.\d{4})")
-SUMMARY = re.compile(r"(\S+): stopped after \d+\.\ds: (.*)")
 BURST_TIMEOUT = 20  # a --burst run that hangs fails instead of waiting for the suite's timeout
-
-
-def add(r, n: int, sensor: str = "sensor1", stream: str = STREAM) -> list[str]:
-    """n readings added straight with redis-py; their IDs."""
-    pipe = r.pipeline(transaction=False)
-    for i in range(n):
-        pipe.xadd(stream, {"sensor_id": sensor, "temp": f"0.{i + 1:04d}", "humidity": f"0.{9000 - i:04d}"})
-    return [entry_id.decode() for entry_id in pipe.execute()]
-
-
-def processed(stdout: str) -> list[str]:
-    """IDs of the per-reading lines; every line of stdout must be one."""
-    lines = stdout.splitlines()
-    assert all(LINE.fullmatch(line) for line in lines), [line for line in lines if not LINE.fullmatch(line)][:3]
-    return [LINE.fullmatch(line)[1] for line in lines]
-
-
-def summary(stderr: str, consumer: str = "c1") -> dict[str, int]:
-    """The counts of the one exit summary line on stderr."""
-    found = [m for m in map(SUMMARY.fullmatch, stderr.splitlines()) if m]
-    assert len(found) == 1, stderr
-    assert found[0][1] == consumer
-    return {name: int(value) for name, value in (part.rsplit(" ", 1) for part in found[0][2].split(", "))}
-
-
-def group_info(r, group: str = GROUP) -> dict:
-    [info] = [g for g in r.xinfo_groups(STREAM) if g["name"] == group.encode()]
-    return info
-
-
-def pending_ids(r, consumer: str | None = None, group: str = GROUP) -> list[str]:
-    rows = r.xpending_range(STREAM, group, "-", "+", 10_000, consumername=consumer)
-    return [row["message_id"].decode() for row in rows]
-
-
-def wait_blocked(r, clients: int = 1) -> None:
-    """Until this many consumers sit in a blocking XREADGROUP on the server."""
-
-    def blocked():
-        return sum(1 for c in r.client_list() if c.get("cmd") == "xreadgroup" and "b" in c.get("flags", ""))
-
-    wait_for(lambda: blocked() >= clients, what=f"{clients} consumer(s) blocked in XREADGROUP")
 
 
 def test_group_is_created_once_at_the_end_of_the_stream_by_default(r, server):
@@ -197,7 +165,7 @@ def test_two_consumers_share_1000_entries_each_exactly_once(r, server, tmp_path)
         for name in ("c1", "c2")
     }
     try:
-        wait_blocked(r, 2)
+        wait_blocked(r, readers=2)
         sent = run("producer.py", "sensor1", "--count", 1000, "-q", url=server.url)
         assert sent.returncode == 0, sent.stderr
         ids = [entry_id.decode() for entry_id, _ in r.xrange(STREAM)]
@@ -402,9 +370,14 @@ def test_second_ctrl_c_quits_at_once(r, server):
     wait_blocked(r)
 
     consumer.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    said = ""
+    while "stopping after the batch in hand" not in said:  # the first Ctrl-C is taken
+        line = consumer.stderr.readline()
+        assert line, said
+        said += line
     signalled = time.monotonic()
     out, err = stop(consumer, signal.SIGINT)
+    err = said + err
 
     assert time.monotonic() - signalled < 1.5  # not waiting out BLOCK 5000
     assert consumer.returncode == 130, err

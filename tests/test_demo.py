@@ -17,7 +17,7 @@ import time
 
 import psutil
 import pytest
-from conftest import ROOT, run, script_env
+from conftest import ROOT, run, script_env, wait_for
 
 from stream_pubsub.local_server import free_port
 
@@ -133,6 +133,17 @@ def test_demo_starts_and_stops_an_embedded_server_when_nothing_listens():
     assert not port_open(nothing)
 
 
+def running(demo: subprocess.Popen) -> str:
+    """The command lines of what the demo runs now."""
+    lines = []
+    for p in psutil.Process(demo.pid).children(recursive=True):
+        try:
+            lines.append(" ".join(p.cmdline()))
+        except psutil.Error:  # ended meanwhile
+            pass
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("how", ["terminal", "demo-only"])
 def test_ctrl_c_stops_everything_the_demo_started(how):
     """Ctrl-C in a terminal reaches the whole process group; `kill -INT` only the demo."""
@@ -152,7 +163,7 @@ def test_ctrl_c_stops_everything_the_demo_started(how):
             line = demo.stdout.readline()
             assert line, "".join(out) + demo.stderr.read()
             out.append(line)
-        time.sleep(0.5)  # c2 is back and sensor2 is publishing
+        wait_for(lambda: "consumer.py demo c2" in running(demo), what="c2 back (in step 2)")
         started = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in started)
         assert "valkey-server" in names and "consumer.py demo c1" in names

@@ -183,8 +183,13 @@ def test_ctrl_c_in_the_middle_stops_every_script_and_server(server_binary, tmp_p
     demo = Watched(server_binary, tmp_path)
     try:
         demo.until(lambda: "is started again" in demo.stdout(), timeout=60)  # step 3: 7 servers started
-        time.sleep(0.3)
-        demo.watch()
+        demo.until(
+            lambda: (
+                (len(demo.started("consumer.py")), len(demo.started("producer.py")), len(demo.started("-server")))
+                == (3, 6, 7)
+            ),
+            timeout=10,
+        )
         assert len(demo.started("consumer.py")) == 3 and len(demo.started("producer.py")) == 6, demo.seen
         assert len(demo.started("-server")) == 7, demo.seen
         os.killpg(demo.process.pid, signal.SIGINT)

@@ -14,22 +14,19 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
+import psutil
 import pytest
 import redis
-from conftest import ROOT, fill_up, run, spawn, stop, wait_for
+from conftest import ROOT, fill_up, group_info, processed, readings, run, sent_ids, spawn, stop, wait_blocked, wait_for
 
 pytestmark = pytest.mark.slow
-LINE = re.compile(r"^(\d+-\d+) ", re.M)
-SENT = re.compile(r"^message (\d+-\d+) sent$", re.M)
 
 
-def processed(*journals: Path) -> list[str]:
-    return [m for j in journals if j.exists() for m in LINE.findall(j.read_text())]
-
-
-def sent(text: str) -> list[str]:
-    return SENT.findall(text)
+def journaled(*journals: Path) -> list[str]:
+    """The IDs of the readings these consumers' stdout files show as processed, so far."""
+    return [entry_id for j in journals if j.exists() for _, entry_id in readings(j.read_text())]
 
 
 def report(produced, done) -> tuple[int, int]:
@@ -40,17 +37,13 @@ def report(produced, done) -> tuple[int, int]:
     return lost, duplicated
 
 
-def group_state(r, stream="app:event", group="group1") -> dict:
-    return next(g for g in r.xinfo_groups(stream) if g["name"] == group.encode())
-
-
 class Consumers:
     """Background consumer.py processes, each writing its journal to its own file."""
 
     def __init__(self, url, folder: Path, *args):
         self.url, self.folder, self.args = url, folder, args
+        self.port = urlparse(url).port
         self.procs: dict[str, subprocess.Popen] = {}
-        self.started: dict[str, float] = {}
 
     def journal(self, name) -> Path:
         return self.folder / f"{name}.out"
@@ -61,7 +54,6 @@ class Consumers:
         self.procs[name] = spawn(
             "consumer.py", "group1", name, *self.args, *extra, url=self.url, stdout=out, stderr=err
         )
-        self.started[name] = time.monotonic()
         out.close()
         err.close()
         return self.procs[name]
@@ -70,12 +62,19 @@ class Consumers:
         return (self.folder / f"{name}.err").read_text()
 
     def processed(self) -> list[str]:
-        return processed(*(self.journal(n) for n in self.procs))
+        return journaled(*(self.journal(n) for n in self.procs))
+
+    def connected(self, process: subprocess.Popen) -> bool:
+        """Has it a connection to Redis (or has it ended)? It sets its signal handlers before it connects."""
+        try:
+            return any(c.raddr and c.raddr.port == self.port for c in psutil.Process(process.pid).net_connections())
+        except psutil.NoSuchProcess:
+            return True
 
     def stop_all(self, timeout=15):
         codes = {}
-        # A process still importing Python modules has no signal handler yet.
-        time.sleep(max(0.0, 1.5 - (time.monotonic() - max(self.started.values()))))
+        # A process still importing Python modules has no signal handler yet: one connected to Redis has.
+        wait_for(lambda: all(self.connected(p) for p in self.procs.values()), what="every consumer connected")
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -109,14 +108,14 @@ def test_kill_a_consumer_every_second_loses_nothing(server, r, tmp_path):
         kills += 1
     _, err = producer.communicate()
     assert producer.returncode == 0, err
-    produced = sent((tmp_path / "producer.out").read_text())
+    produced = sent_ids((tmp_path / "producer.out").read_text())
     assert len(produced) == 10_000 and kills >= 2
 
     wait_for(lambda: set(produced) <= set(group.processed()), timeout=60, what="every reading processed")
-    wait_for(lambda: group_state(r)["pending"] == 0, timeout=30, what="pending list empty")
+    wait_for(lambda: group_info(r)["pending"] == 0, timeout=30, what="pending list empty")
     codes = group.stop_all()
     lost, _ = report(produced, group.processed())
-    state = group_state(r)
+    state = group_info(r)
     assert lost == 0
     assert state["pending"] == 0 and state["lag"] == 0
     assert codes == {"c1": 0, "c2": 0, "c3": 0}
@@ -127,8 +126,8 @@ def test_entries_of_a_dead_consumer_are_claimed_by_another(server, r, tmp_path):
     group = Consumers(server.url, tmp_path, "--block", "200", "--stats-interval", "0")
     doomed = group.start("doomed", "--fail-rate", "1")  # reads, never acknowledges
     wait_for(lambda: r.exists("app:event"), what="group created")
-    produced = sent(run("producer.py", "sensor1", "--count", "50", url=server.url).stdout)
-    wait_for(lambda: group_state(r)["pending"] == 50, what="the doomed consumer read all 50")
+    produced = sent_ids(run("producer.py", "sensor1", "--count", "50", url=server.url).stdout)
+    wait_for(lambda: group_info(r)["pending"] == 50, what="the doomed consumer read all 50")
     doomed.kill()
     doomed.wait()
     assert group.processed() == []
@@ -136,7 +135,7 @@ def test_entries_of_a_dead_consumer_are_claimed_by_another(server, r, tmp_path):
     started = time.monotonic()
     group.start("rescuer", "--claim-idle", "500")
     wait_for(
-        lambda: set(produced) <= set(processed(group.journal("rescuer"))),
+        lambda: set(produced) <= set(journaled(group.journal("rescuer"))),
         timeout=10,
         what="the rescuer processed the dead consumer's entries",
     )
@@ -145,7 +144,7 @@ def test_entries_of_a_dead_consumer_are_claimed_by_another(server, r, tmp_path):
     # claim-idle (0.5 s) + one sweep period (0.25 s) + the time to start Python and connect
     assert took < 0.5 + 0.25 + 2.0, f"claimed after {took:.2f}s"
     assert report(produced, group.processed()) == (0, 0)
-    assert group_state(r)["pending"] == 0
+    assert group_info(r)["pending"] == 0
     assert "claimed 50" in group.errors("rescuer")
 
 
@@ -175,13 +174,13 @@ def test_redis_killed_and_restarted_with_aof(own_server, tmp_path):
     _, err = stop(producer, signal.SIGINT)
     assert producer.returncode == 0, err
     assert "lost Redis" in err and "reconnected" in err
-    produced = sent((tmp_path / "producer.out").read_text())
+    produced = sent_ids((tmp_path / "producer.out").read_text())
     wait_for(
         lambda: set(produced) <= set(group.processed()),
         timeout=30,
         what="every reading the producer reported processed",
     )
-    wait_for(lambda: group_state(r)["pending"] == 0, timeout=10, what="pending list empty")
+    wait_for(lambda: group_info(r)["pending"] == 0, timeout=10, what="pending list empty")
     codes = group.stop_all()
     lost, _ = report(produced, group.processed())
     assert lost == 0
@@ -200,16 +199,16 @@ def test_flushall_while_blocked_recreates_the_group(server, r, tmp_path):
         lambda: r.exists("app:event") and len(r.xinfo_consumers("app:event", "group1")) == 2,
         what="both consumers blocked on the group",
     )
-    time.sleep(0.3)
+    wait_blocked(r, readers=2)
     r.flushall()
     wait_for(lambda: r.exists("app:event"), timeout=5, what="the group recreated")
-    produced = sent(run("producer.py", "sensor1", "--count", "100", url=server.url).stdout)
+    produced = sent_ids(run("producer.py", "sensor1", "--count", "100", url=server.url).stdout)
     wait_for(lambda: set(produced) <= set(group.processed()), timeout=10, what="later readings processed")
     codes = group.stop_all()
     assert report(produced, group.processed()) == (0, 0)
     assert codes == {"c1": 0, "c2": 0}
     assert any("GROUP LOST" in group.errors(n) for n in ("c1", "c2"))
-    assert group_state(r)["pending"] == 0
+    assert group_info(r)["pending"] == 0
 
 
 POISON = {
@@ -252,7 +251,7 @@ def test_poison_entries_are_dead_lettered_with_their_reason(server, r):
     got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", "--stats-interval", "0", url=server.url)
     assert got.returncode == 0, got.stderr
     assert "Traceback" not in got.stderr
-    done = LINE.findall(got.stdout)
+    done = processed(got.stdout)
     assert sorted(done) == sorted(i.decode() for i in good)
     letters = r.xrange("app:event:dlq")
     assert len(letters) == len(poison) == 10 * len(POISON)
@@ -264,7 +263,7 @@ def test_poison_entries_are_dead_lettered_with_their_reason(server, r):
         assert fields[b"dlq.deliveries"] == b"1"
         original = {k: v for k, v in fields.items() if not k.startswith(b"dlq.")}
         assert original == {k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in POISON[kind].items()}
-    assert group_state(r)["pending"] == 0
+    assert group_info(r)["pending"] == 0
     assert "dead-lettered 80" in got.stderr and "trimmed-pending 3" in got.stderr
 
 
@@ -275,18 +274,18 @@ def test_slow_consumer_behind_a_capped_stream(server, r, tmp_path):
     held = r.xreadgroup("group1", "dead", {"app:event": ">"}, count=20)[0][1]  # then it dies
     assert len(held) == 20
     # The producer caps the stream while the consumer is away: 1,000 more, only 100 kept.
-    produced = sent(
+    produced = sent_ids(
         run("producer.py", "sensor1", "--count", "1000", "--maxlen", "100", "--exact", url=server.url).stdout
     )
     assert r.xlen("app:event") == 100
-    time.sleep(0.2)
+    time.sleep(0.2)  # past --claim-idle 100: what the dead consumer held is claimable
     got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", "--stats-interval", "0", url=server.url)
     assert got.returncode == 0, got.stderr
-    assert LINE.findall(got.stdout) == produced[-100:]
+    assert processed(got.stdout) == produced[-100:]
     assert "trimmed-unread 900" in got.stderr
     assert "trimmed-pending 20" in got.stderr
     assert "900 entries were trimmed" in got.stderr
-    state = group_state(r)
+    state = group_info(r)
     # (Redis 7.0's own lag stays 900 too high after such a gap; the position is what counts.)
     assert state["pending"] == 0 and state["last-delivered-id"].decode() == produced[-1]
 
@@ -309,18 +308,21 @@ def test_slow_consumer_concurrent_with_a_capped_producer(server, r, tmp_path):
         stdout=out,
     )
     out.close()
-    produced = sent(
+    produced = sent_ids(
         run("producer.py", "sensor1", "--count", "3000", "--maxlen", "50", "--exact", url=server.url).stdout
     )
-    time.sleep(1)
+    wait_for(
+        lambda: group_info(r)["last-delivered-id"].decode() == produced[-1] and group_info(r)["pending"] == 0,
+        what="the consumer to catch up with the producer",
+    )
     _, err = stop(consumer)
     assert consumer.returncode == 0, err
     assert "Traceback" not in err
-    done = processed(tmp_path / "c1.out")
+    done = journaled(tmp_path / "c1.out")
     counted = int(re.search(r"trimmed-unread (\d+)", err).group(1))
     assert counted > 0 and len(done) < len(produced)
     assert len(done) + counted == len(produced)
-    assert group_state(r)["pending"] == 0
+    assert group_info(r)["pending"] == 0
 
 
 def test_sigterm_during_processing_acknowledges_the_batch(server, r, tmp_path):
@@ -344,8 +346,8 @@ def test_sigterm_during_processing_acknowledges_the_batch(server, r, tmp_path):
     wait_for(lambda: (tmp_path / "c1.out").stat().st_size > 0, interval=0.005, what="first output")
     _, err = stop(consumer)
     assert consumer.returncode == 0, err
-    done = processed(tmp_path / "c1.out")
-    state = group_state(r)
+    done = journaled(tmp_path / "c1.out")
+    state = group_info(r)
     assert state["pending"] == 0
     assert state["entries-read"] == len(done) and len(done) % 10000 == 0 and len(done) < 100_000
     assert state["last-delivered-id"].decode() == done[-1]
@@ -371,9 +373,9 @@ def test_least_privilege_users(own_server):
     admin.xadd("app:event", {"sensor_id": "s", "temp": "hot", "humidity": "1"})  # poison
     got = run("consumer.py", "group1", "c1", "--burst", "--claim-idle", "100", url=consumer_url)
     assert got.returncode == 0, got.stderr
-    assert sorted(LINE.findall(got.stdout)) == sorted(sent(sent_out.stdout))
+    assert sorted(processed(got.stdout)) == sorted(sent_ids(sent_out.stdout))
     assert admin.xlen("app:event:dlq") == 1
-    assert group_state(admin)["pending"] == 0
+    assert group_info(admin)["pending"] == 0
     assert "password" not in got.stderr + sent_out.stderr
 
     as_producer = redis.Redis.from_url(producer_url)
@@ -409,7 +411,7 @@ def test_producer_waits_while_redis_is_full(own_server, tmp_path):
     err = (tmp_path / "producer.err").read_text()
     assert producer.returncode == 0, err
     assert "is full (OOM)" in err and "has room again" in err and "Traceback" not in err
-    produced = sent((tmp_path / "producer.out").read_text())
+    produced = sent_ids((tmp_path / "producer.out").read_text())
     stored = [i.decode() for i, _ in r.xrange("app:event")]
     assert stored == produced  # each reported reading stored once, none stored unreported
 
@@ -436,9 +438,9 @@ def test_scripts_wait_while_redis_loads_its_data(own_server, tmp_path):
     producer = spawn("producer.py", "sensor1", url=srv.url)
     out, err = producer.communicate(timeout=30)
     assert producer.returncode == 0, err
-    assert "is loading its data" in err and SENT.match(out)
+    assert "is loading its data" in err and sent_ids(out)
     out, err = consumer.communicate(timeout=30)
     assert consumer.returncode == 0, err
     assert "is loading its data" in err and "Traceback" not in err
-    assert LINE.findall(out)[:10] == ids
-    assert group_state(redis.Redis.from_url(srv.url))["pending"] == 0
+    assert processed(out)[:10] == ids
+    assert group_info(redis.Redis.from_url(srv.url))["pending"] == 0

@@ -9,9 +9,8 @@ import signal
 import time
 
 import pytest
-from conftest import handlers, journal, run, spawn, stop, wait_for
+from conftest import GROUP, STREAM, add, handlers, journal, pending_ids, run, spawn, stop, wait_for
 
-STREAM, GROUP = "app:event", "group1"
 TIMEOUT = 60
 
 EXITS = """
@@ -24,17 +23,6 @@ def process(message_id, message):
     if message["temp"] == "0.0003":
         {what}
 """
-
-
-def add(r, n: int) -> list[str]:
-    pipe = r.pipeline(transaction=False)
-    for i in range(n):
-        pipe.xadd(STREAM, {"sensor_id": "sensor1", "temp": f"0.{i + 1:04d}", "humidity": "0.5"})
-    return [entry_id.decode() for entry_id in pipe.execute()]
-
-
-def pending_ids(r) -> list[str]:
-    return [p["message_id"].decode() for p in r.xpending_range(STREAM, GROUP, "-", "+", 1000)]
 
 
 @pytest.mark.parametrize(
@@ -52,8 +40,19 @@ def test_a_handler_that_ends_the_process_is_said_and_its_entry_stays_pending(r, 
     env = handlers(tmp_path, app=EXITS.format(what=what))
     ids = add(r, 10)
 
-    done = run("consumer.py", GROUP, "c1", "--start-from", "0", "--burst", "--handler", "app:process",
-               url=server.url, env=env, timeout=TIMEOUT)  # fmt: skip
+    done = run(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--burst",
+        "--handler",
+        "app:process",
+        url=server.url,
+        env=env,
+        timeout=TIMEOUT,
+    )
 
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr and "Aborted" not in done.stderr
@@ -139,8 +138,19 @@ def test_a_handler_that_leaves_a_thread_running_does_not_keep_the_consumer_from_
     env = handlers(tmp_path, app=THREADS)
     add(r, 3)
 
-    done = run("consumer.py", GROUP, "c1", "--start-from", "0", "--burst", "--handler", "app:process",
-               url=server.url, env=env, timeout=20)  # fmt: skip
+    done = run(
+        "consumer.py",
+        GROUP,
+        "c1",
+        "--start-from",
+        "0",
+        "--burst",
+        "--handler",
+        "app:process",
+        url=server.url,
+        env=env,
+        timeout=20,
+    )
 
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()

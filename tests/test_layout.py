@@ -67,8 +67,9 @@ def test_the_package_index_names_every_module():
     """stream_pubsub/__init__.py lists its modules: a newcomer's map must not miss one."""
     index = (PACKAGE / "__init__.py").read_text()
     listed = set(re.findall(r"^    (\w+\.py|\w+/) ", index, re.M))
-    present = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py"} | {f"{p.name}/" for p in PACKAGE.iterdir()
-                                                                           if (p / "__init__.py").exists()}  # fmt: skip
+    present = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py"} | {
+        f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()
+    }
     assert listed == present
 
 
@@ -80,8 +81,9 @@ def test_the_readme_names_places_that_exist():
     sources = {p: p.read_text() for p in source_files()}
     for owner, name in set(re.findall(r"`([A-Z]\w+)\.(\w+)`", readme)):
         if owner in {"Consumer", "GroupStream", "Publisher", "ReadAhead", "Keeper", "Processor"}:
-            assert any(re.search(rf"^class {owner}\b[\s\S]*?^    def {name}\(", text, re.M)
-                       for text in sources.values()), f"{owner}.{name}"  # fmt: skip
+            assert any(
+                re.search(rf"^class {owner}\b[\s\S]*?^    def {name}\(", text, re.M) for text in sources.values()
+            ), f"{owner}.{name}"
     functions = re.findall(r"`(\w+)` in `\w+\.py`", readme) + re.findall(r"`(\w+)` \(`stream_pubsub/", readme)
     for name in set(functions):
         assert any(re.search(rf"^\s*(def|class) {name}\b", text, re.M) for text in sources.values()), name

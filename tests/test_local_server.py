@@ -176,8 +176,15 @@ def test_a_redis_port_that_is_not_a_port_is_one_line(value):
 def test_make_redis_says_so_when_its_server_dies():
     port = free_port()
     env = {**os.environ, "REDIS_PORT": str(port)}
-    make = subprocess.Popen(["make", "-s", "redis"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    make = subprocess.Popen(
+        ["make", "-s", "redis"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         first = make.stdout.readline()
         [server] = [p for p in psutil.Process(make.pid).children(recursive=True) if "-server" in p.name()]

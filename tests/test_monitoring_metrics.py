@@ -11,7 +11,6 @@ import signal
 import socket
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 
 import pytest
 import redis
@@ -185,29 +184,6 @@ def test_several_streams_and_patterns(server, r):
 
 
 # -- sharded, on one server and on a cluster -------------------------------------------------------
-@dataclass
-class Place:
-    url: str
-    db: redis.Redis | RedisCluster
-    cluster: bool
-
-    def node_of(self, key: str, port: int | None = None) -> str:
-        return self.db.get_node_from_key(key).name if self.cluster else f"127.0.0.1:{port}"
-
-
-@pytest.fixture(params=["one-node", "cluster"])
-def place(request, server_binary):
-    if request.param == "one-node":
-        server = request.getfixturevalue("server")
-        db = redis.Redis.from_url(server.url)
-        yield Place(server.url, db, False)
-    else:
-        cluster = request.getfixturevalue("cluster")
-        db = RedisCluster.from_url(cluster.url)
-        yield Place(cluster.nodes[1].url, db, True)
-    db.close()
-
-
 def test_a_sharded_stream_shard_by_shard_each_read_from_its_node(place):
     """12 shards, 10 groups each: the issue's size. Shard i holds i + 2 entries; every group's c1
     read one of them (pending), group g0's c2 one more; every third shard has a dead letter."""
@@ -228,12 +204,11 @@ def test_a_sharded_stream_shard_by_shard_each_read_from_its_node(place):
     found = metrics(url=place.url)
 
     assert writes(db) == before
-    port = None if place.cluster else int(place.url.rsplit(":", 1)[1].split("/")[0])
     assert value(found, "stream_pubsub_stream_shards", db="db0", stream=S) == n
     nodes = set()
     for i, key in enumerate(keys):
         shard = {"db": "db0", "stream": S, "shard": str(i)}
-        node = place.node_of(key, port)
+        node = place.node_of(key)
         nodes.add(node)
         assert value(found, "stream_pubsub_stream_key_info", **shard, key=key, dead_letter=dlqs[i], node=node) == 1
         assert value(found, "redis_stream_length", **shard) == db.xlen(key) == i + 2

@@ -15,37 +15,15 @@ import time
 
 import pytest
 import redis
-from conftest import ROOT, run, script_env, spawn, stop, wait_for
+from conftest import ROOT, STREAM, id_order, run, script_env, sent_ids, sent_summary, spawn, stop, wait_for
 
-STREAM = "app:event"
-SENT = re.compile(r"message (\d+-\d+) sent")
-SUMMARY = re.compile(r"sent (\d+) readings from (\S+) to (\S+) in \d+\.\d\ds \(\d+/s\)")
 NOT_GREATER = (
     "Error: ID {} is not greater than the last ID in the stream; a manual ID must be greater than every ID before it"
 )
 
 
-def printed_ids(stdout: str) -> list[str]:
-    """The IDs of the `message <id> sent` lines; every line of stdout must be one."""
-    lines = stdout.splitlines()
-    assert all(SENT.fullmatch(line) for line in lines), [line for line in lines if not SENT.fullmatch(line)][:3]
-    return [SENT.fullmatch(line)[1] for line in lines]
-
-
 def stored_ids(r, stream: str = STREAM) -> list[str]:
     return [entry_id.decode() for entry_id, _ in r.xrange(stream)]
-
-
-def summary(stderr: str) -> tuple[int, str, str]:
-    """(count, sensor, stream) of the one summary line on stderr."""
-    found = [SUMMARY.fullmatch(line) for line in stderr.splitlines() if SUMMARY.fullmatch(line)]
-    assert len(found) == 1, stderr
-    return int(found[0][1]), found[0][2], found[0][3]
-
-
-def as_ms_seq(entry_id: str) -> tuple[int, int]:
-    ms, seq = entry_id.split("-")
-    return int(ms), int(seq)
 
 
 def test_one_reading_as_in_the_tutorial(r, server):
@@ -53,7 +31,7 @@ def test_one_reading_as_in_the_tutorial(r, server):
 
     assert sent.returncode == 0, sent.stderr
     assert sent.stderr == ""
-    [entry_id] = printed_ids(sent.stdout)
+    [entry_id] = sent_ids(sent.stdout)
     [(stored_id, fields)] = r.xrange(STREAM)
     assert stored_id.decode() == entry_id
     assert set(fields) == {b"sensor_id", b"temp", b"humidity"}
@@ -63,8 +41,8 @@ def test_one_reading_as_in_the_tutorial(r, server):
 
     again = run("producer.py", "sensor2", url=server.url)
     assert again.returncode == 0, again.stderr
-    [second_id] = printed_ids(again.stdout)
-    assert as_ms_seq(second_id) > as_ms_seq(entry_id)  # auto IDs only grow
+    [second_id] = sent_ids(again.stdout)
+    assert id_order(second_id) > id_order(entry_id)  # auto IDs only grow
     assert stored_ids(r) == [entry_id, second_id]
     assert r.xrange(STREAM)[1][1][b"sensor_id"] == b"sensor2"
     assert r.xrange(STREAM)[1][1][b"temp"] != fields[b"temp"]  # random, not a constant
@@ -75,11 +53,11 @@ def test_count_sends_n_readings_and_prints_the_ids_the_stream_holds(r, server):
     sent = run("producer.py", "sensor2", "--count", 2500, url=server.url)
 
     assert sent.returncode == 0, sent.stderr
-    ids = printed_ids(sent.stdout)
+    ids = sent_ids(sent.stdout)
     assert len(ids) == 2500 == len(set(ids))
     assert stored_ids(r) == ids
     assert {fields[b"sensor_id"] for _, fields in r.xrange(STREAM)} == {b"sensor2"}
-    assert summary(sent.stderr) == (2500, "sensor2", STREAM)
+    assert sent_summary(sent.stderr) == (2500, "sensor2", STREAM, "")
 
 
 def test_stream_and_redis_url_come_from_options_or_environment(r, server):
@@ -87,8 +65,8 @@ def test_stream_and_redis_url_come_from_options_or_environment(r, server):
     by_env = run("producer.py", "sensor1", url=server.url, env={"STREAM_KEY": "plant:b"})
 
     assert by_option.returncode == 0 and by_env.returncode == 0, (by_option.stderr, by_env.stderr)
-    assert stored_ids(r, "plant:a") == printed_ids(by_option.stdout)
-    assert stored_ids(r, "plant:b") == printed_ids(by_env.stdout)
+    assert stored_ids(r, "plant:a") == sent_ids(by_option.stdout)
+    assert stored_ids(r, "plant:b") == sent_ids(by_env.stdout)
     assert not r.exists(STREAM)
 
 
@@ -99,7 +77,7 @@ def test_quiet_prints_no_line_per_reading_and_one_summary(r, server, count):
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout == ""
     assert len(sent.stderr.splitlines()) == 1
-    assert summary(sent.stderr) == (count, "sensor1", STREAM)
+    assert sent_summary(sent.stderr) == (count, "sensor1", STREAM, "")
     assert r.xlen(STREAM) == count
 
 
@@ -109,13 +87,13 @@ def test_interval_waits_between_readings(r, server):
     elapsed = time.monotonic() - started
 
     assert sent.returncode == 0, sent.stderr
-    ids = printed_ids(sent.stdout)
+    ids = sent_ids(sent.stdout)
     assert stored_ids(r) == ids and len(ids) == 4
     # Redis stamps each ID with its own clock in ms: consecutive readings are >= 200 ms apart.
-    stamps = [as_ms_seq(i)[0] for i in ids]
+    stamps = [id_order(i)[0] for i in ids]
     assert all(b - a >= 199 for a, b in zip(stamps, stamps[1:])), stamps
     assert elapsed >= 0.6
-    assert summary(sent.stderr) == (4, "sensor1", STREAM)
+    assert sent_summary(sent.stderr) == (4, "sensor1", STREAM, "")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -125,7 +103,8 @@ def test_count_0_sends_until_stopped_then_exits_0_with_a_summary(r, server, tmp_
     args = ["sensor3", "--count", 0] + (["--interval", interval] if interval else [])
     producer = spawn("producer.py", *args, url=server.url, stdout=out)
     wait_for(lambda: r.xlen(STREAM) >= 10, what="10 readings")
-    time.sleep(0.2)  # still sending: it is not a fixed count
+    seen = r.xlen(STREAM)
+    wait_for(lambda: r.xlen(STREAM) > seen, what="more readings: it is not a fixed count")
     assert producer.poll() is None
 
     signalled = time.monotonic()
@@ -133,10 +112,10 @@ def test_count_0_sends_until_stopped_then_exits_0_with_a_summary(r, server, tmp_
     assert time.monotonic() - signalled < 1.5
     assert producer.returncode == 0, err
     out.seek(0)
-    ids = printed_ids(out.read())
+    ids = sent_ids(out.read())
     assert len(ids) > 10
     assert stored_ids(r) == ids  # every reading stored was reported, and only those
-    assert summary(err) == (len(ids), "sensor3", STREAM)
+    assert sent_summary(err) == (len(ids), "sensor3", STREAM, "")
     assert "Traceback" not in err
     time.sleep(0.1)
     assert r.xlen(STREAM) == len(ids)  # nothing sent after it exited
@@ -147,22 +126,22 @@ def test_ctrl_c_during_a_long_interval_stops_at_once(r, server, tmp_path):
     out = open(tmp_path / "out", "w+")
     producer = spawn("producer.py", "sensor1", "--count", 0, "--interval", 30, url=server.url, stdout=out)
     wait_for(lambda: r.xlen(STREAM) == 1, what="the first reading")
-    time.sleep(0.3)  # now in the 30 s wait
+    wait_for(lambda: (tmp_path / "out").read_text(), what="the first reading said: now in the 30 s wait")
 
     signalled = time.monotonic()
     _, err = stop(producer, signal.SIGINT)
     assert time.monotonic() - signalled < 1.5
     assert producer.returncode == 0, err
     out.seek(0)
-    assert printed_ids(out.read()) == stored_ids(r) and r.xlen(STREAM) == 1
-    assert summary(err) == (1, "sensor1", STREAM)
+    assert sent_ids(out.read()) == stored_ids(r) and r.xlen(STREAM) == 1
+    assert sent_summary(err) == (1, "sensor1", STREAM, "")
 
 
 def test_maxlen_exact_caps_the_stream_at_n(r, server):
     sent = run("producer.py", "sensor1", "--count", 300, "--maxlen", 10, "--exact", url=server.url)
 
     assert sent.returncode == 0, sent.stderr
-    ids = printed_ids(sent.stdout)
+    ids = sent_ids(sent.stdout)
     assert len(ids) == 300
     assert r.xlen(STREAM) == 10
     assert stored_ids(r) == ids[-10:]  # the newest ten stay
@@ -175,7 +154,7 @@ def test_maxlen_exact_on_every_add_one_at_a_time(r, server):
     assert r.xlen(STREAM) == 2
     interval = run("producer.py", "sensor1", "--count", 5, "--interval", 0.01, "--maxlen", 3, "--exact", url=server.url)
     assert interval.returncode == 0, interval.stderr
-    assert stored_ids(r) == printed_ids(interval.stdout)[-3:]
+    assert stored_ids(r) == sent_ids(interval.stdout)[-3:]
 
 
 def test_maxlen_is_approximate_by_default(own_server):
@@ -186,7 +165,7 @@ def test_maxlen_is_approximate_by_default(own_server):
 
     sent = run("producer.py", "sensor1", "--count", 300, "--maxlen", 10, url=server.url)
     assert sent.returncode == 0, sent.stderr
-    ids = printed_ids(sent.stdout)
+    ids = sent_ids(sent.stdout)
     assert len(ids) == 300
     assert r.xlen(STREAM) == 100  # whole nodes trimmed: >= 10, and not exact
     assert stored_ids(r) == ids[-100:]
@@ -350,9 +329,9 @@ def test_a_long_run_shows_progress_on_a_terminal_only(r, server):
     # Progress lines, each rewritten in place (\r), then blanked, then the summary on the same line.
     shown, _, last = lines[0].rpartition("\r")
     assert re.fullmatch(r"(\rsent [\d,]+ of 20,000 readings \(\d+%\) *)+\r *", shown), shown
-    assert summary(last) == (20_000, "sensor1", STREAM)
+    assert sent_summary(last) == (20_000, "sensor1", STREAM, "")
     assert r.xlen(STREAM) == 20_000
 
     piped = run("producer.py", "sensor1", "--count", 20_000, "-q", url=server.url)
-    assert "\r" not in piped.stderr and summary(piped.stderr) == (20_000, "sensor1", STREAM)
+    assert "\r" not in piped.stderr and sent_summary(piped.stderr) == (20_000, "sensor1", STREAM, "")
     assert r.xlen(STREAM) == 40_000

@@ -13,17 +13,7 @@ import time
 
 import pytest
 import redis
-from conftest import fill_up, run, spawn, wait_for
-
-STREAM = "app:event"
-SENT = re.compile(r"message (\d+-\d+) sent")
-SUMMARY = re.compile(r"sent (\d+) readings from (\S+) to (\S+) in \d+\.\d\ds \(\d+/s\)(.*)")
-
-
-def printed(path) -> list[str]:
-    lines = path.read_text().splitlines()
-    assert all(SENT.fullmatch(line) for line in lines), [line for line in lines if not SENT.fullmatch(line)][:3]
-    return [SENT.fullmatch(line)[1] for line in lines]
+from conftest import STREAM, fill_up, run, sent_ids, sent_summary, spawn, wait_for
 
 
 def by_sensor(client, sensor: str, stream: str = STREAM) -> list[str]:
@@ -33,12 +23,6 @@ def by_sensor(client, sensor: str, stream: str = STREAM) -> list[str]:
         ids += [i.decode() for i, fields in page if fields[b"sensor_id"] == sensor.encode()]
         start = "(" + page[-1][0].decode()
     return ids
-
-
-def summary(err: str) -> tuple[int, str]:
-    found = [SUMMARY.fullmatch(line) for line in err.splitlines() if SUMMARY.fullmatch(line)]
-    assert len(found) == 1, err
-    return int(found[0][1]), found[0][4]
 
 
 class Producer:
@@ -74,10 +58,10 @@ def test_connections_killed_and_timed_out_mid_batch_store_each_reading_once(own_
         assert code == 0, err
         assert "Traceback" not in err
         assert err.count("lost Redis at") >= 3 and "Timeout reading" in err, err
-        stored, ids = by_sensor(admin, p.sensor), printed(p.out)
+        stored, ids = by_sensor(admin, p.sensor), sent_ids(p.out.read_text())
         assert len(stored) == count, f"{p.sensor}: {len(stored) - count} stored twice"
         assert ids == stored  # every ID printed is in the stream, in order, once
-        assert summary(err) == (count, "")
+        assert sent_summary(err) == (count, p.sensor, STREAM, "")
     assert killed >= 5
     assert admin.xlen(STREAM) == 2 * count
 
@@ -103,7 +87,7 @@ def test_a_user_who_may_not_read_the_stream_says_what_may_be_stored_twice(own_se
     assert twice[0].endswith("this user cannot read the stream to check (XRANGE not allowed), so they were sent again")
     assert 0 < n <= 2000  # the unanswered part of the two batches in hand
     assert 200_000 <= admin.xlen(STREAM) <= 200_000 + n
-    assert summary(err) == (200_000, "")
+    assert sent_summary(err) == (200_000, "s1", STREAM, "")
 
 
 @pytest.mark.slow
@@ -120,8 +104,8 @@ def test_one_at_a_time_a_lost_reply_is_looked_for_before_it_goes_again(own_serve
     assert code == 0, err
     assert "Timeout reading" in err and "reconnected to" in err and "Traceback" not in err
     stored = by_sensor(admin, "s1")
-    assert len(stored) == 40 and printed(p.out) == stored
-    assert summary(err) == (40, "")
+    assert len(stored) == 40 and sent_ids(p.out.read_text()) == stored
+    assert sent_summary(err) == (40, "s1", STREAM, "")
 
 
 def test_a_wait_longer_than_the_socket_timeout_ends_with_not_confirmed(own_server):
@@ -139,7 +123,7 @@ def test_a_wait_longer_than_the_socket_timeout_ends_with_not_confirmed(own_serve
         "not counted as sent",
         lines[0],
     ), lines
-    assert summary(bulk.stderr) == (0, "; 3 stored but not confirmed by 1 replicas")
+    assert sent_summary(bulk.stderr) == (0, "s1", STREAM, "; 3 stored but not confirmed by 1 replicas")
     assert len(lines) == 2 and r.xlen(STREAM) == 3
 
     one = run("producer.py", "s2", "--wait-replicas", 1, "--wait-timeout", 5500, url=srv.url, timeout=40)
@@ -213,10 +197,10 @@ def test_a_cluster_master_killed_mid_batch_stores_each_reading_once(own_cluster,
     assert code == 0, err
     assert "Traceback" not in err and "lost Redis at" in err and "reconnected to" in err
     rc = RedisCluster.from_url(cluster.url)
-    stored, ids = by_sensor(rc, "s1"), printed(p.out)
+    stored, ids = by_sensor(rc, "s1"), sent_ids(p.out.read_text())
     assert len(stored) == count, f"{len(stored) - count} stored twice"
     assert ids == stored
-    assert summary(err) == (count, "")
+    assert sent_summary(err) == (count, "s1", STREAM, "")
 
 
 @pytest.mark.slow
@@ -252,9 +236,9 @@ def test_a_slot_moved_to_a_master_that_does_not_answer_yet_is_waited_for(own_clu
     assert "Traceback" not in err and "AttributeError" not in err
     assert "lost Redis at" in err and "reconnected to" in err
     rc = RedisCluster.from_url(cluster.url)
-    stored, ids = by_sensor(rc, "s1"), printed(p.out)
+    stored, ids = by_sensor(rc, "s1"), sent_ids(p.out.read_text())
     assert len(stored) == count and ids == stored
-    assert summary(err) == (count, "")
+    assert sent_summary(err) == (count, "s1", STREAM, "")
     assert cluster.owner(slot) is target
 
 
@@ -285,21 +269,21 @@ def test_an_xadd_answered_whose_wait_is_lost_is_not_added_again(own_server, tmp_
     assert code == 1, err
     assert "lost Redis at" in err and "Traceback" not in err
     if path == "bulk":
-        assert stored == 3 and printed(p.out) == []
+        assert stored == 3 and sent_ids(p.out.read_text()) == []
         assert re.search(
             r"^3 messages \d+-\d+\.\.\d+-\d+ stored but not confirmed by 1 replica: the connection was lost before "
             r"WAIT answered; not counted as sent$",
             err,
             re.M,
         ), err
-        assert summary(err) == (0, "; 3 stored but not confirmed by 1 replicas")
+        assert sent_summary(err) == (0, "s1", STREAM, "; 3 stored but not confirmed by 1 replicas")
     else:
-        assert stored == 2 and len(printed(p.out)) == 1
+        assert stored == 2 and len(sent_ids(p.out.read_text())) == 1
         assert re.search(
             r"^message \d+-\d+ stored but not confirmed by 1 replica: the connection was lost before WAIT answered; "
             r"not counted as sent$",
             err,
             re.M,
         ), err
-        assert summary(err) == (1, "; 1 stored but not confirmed by 1 replicas")
+        assert sent_summary(err) == (1, "s1", STREAM, "; 1 stored but not confirmed by 1 replicas")
     assert r.xlen(STREAM) == stored  # found in the stream: not added again

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,7 +20,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+import redis
+from conftest import ROOT, wait_for
+from redis.cluster import RedisCluster
+
+from stream_pubsub import shards
 
 README = (ROOT / "README.md").read_text()
 
@@ -42,6 +47,10 @@ def steps(text: str) -> list[tuple[str, list[str]]]:
     return result
 
 
+# What a job prints when it is stopped (SIGTERM): the consumer's and the producer's last lines.
+ON_STOP = re.compile(r"stopping after the batch in hand|: stopped after \d|^sent \d+ readings from ")
+
+
 def mask(line: str) -> str:
     line = re.sub(r"\(.*\); reconnecting", "(...); reconnecting", line)
     line = re.sub(r"\d+(\.\d+)?", "N", line)
@@ -58,20 +67,72 @@ class Walkthrough:
         }
         self.env.pop("STREAM_KEY", None)
         self.jobs: dict[int, tuple[subprocess.Popen, Path]] = {}  # by job number, as bash counts
+        probe = redis.Redis.from_url(server.url)
+        self.cluster = probe.info("cluster").get("cluster_enabled") == 1
+        probe.close()
+
+    def client(self) -> redis.Redis | RedisCluster:
+        return (RedisCluster if self.cluster else redis.Redis).from_url(self.server.url)
+
+    def reading(self, group: str, consumer: str, stream: str, since: float) -> bool:
+        """Has the consumer read from its group (on any shard of the stream) since then? Then the group
+        exists, and what a producer sends now is the group's (a group created at $ skips what came before)."""
+        db = self.client()
+        try:
+            n = db.get(shards.record_key(stream))
+            for key in shards.keys(stream, int(n)) if n else [stream]:
+                if not db.exists(key) or group.encode() not in [g["name"] for g in db.xinfo_groups(key)]:
+                    continue
+                idle = {c["name"]: c["idle"] for c in db.xinfo_consumers(key, group)}.get(consumer.encode())
+                if idle is not None and idle <= (time.monotonic() - since) * 1000:
+                    return True
+            return False
+        finally:
+            db.close()
+
+    def pending_since(self, group: str, stream: str, ms: int) -> bool:
+        """Has every entry pending in the group been idle (waited for its XACK) for ms or longer?"""
+        db = self.client()
+        try:
+            n = db.get(shards.record_key(stream))
+            for key in shards.keys(stream, int(n)) if n else [stream]:
+                if db.exists(key) and group.encode() in [g["name"] for g in db.xinfo_groups(key)]:
+                    held = {row["message_id"] for row in db.xpending_range(key, group, "-", "+", 1000)}
+                    if held != {row["message_id"] for row in db.xpending_range(key, group, "-", "+", 1000, idle=ms)}:
+                        return False
+            return True
+        finally:
+            db.close()
+
+    def started(self, command: str, log: Path, since: float) -> bool:
+        """A consumer has read from its group; a producer has sent a reading; anything else has begun."""
+        words = shlex.split(command)
+        if words[1] == "consumer.py":
+            stream = words[words.index("--stream") + 1] if "--stream" in words else "app:event"
+            return self.reading(words[2], words[3], stream, since)
+        return words[1] != "producer.py" or bool(log.read_text())
 
     def run(self, command: str, shown: list[str]) -> None:
         if command.startswith((". .venv/bin/activate", "export REDIS_URL=")):
             return
+        words = shlex.split(command.rstrip("&"))
+        if words[:3] == ["python", "admin.py", "pending"] or "--claim-idle" in words:
+            # A person types this a while after the entries were delivered: the README shows their IDLE
+            # in seconds, and claims them with --claim-idle. Wait until Redis says they waited as long.
+            group = words[3] if words[1] == "admin.py" else words[2]
+            stream = words[words.index("--stream") + 1] if "--stream" in words else "app:event"
+            ms = int(words[words.index("--claim-idle") + 1]) if "--claim-idle" in words else 1000
+            wait_for(lambda: self.pending_since(group, stream, ms), what=f"entries pending for {ms} ms")
         if command == "docker compose restart redis":
-            time.sleep(1)
+            running = [log for _, log in self.jobs.values()]
+            wait_for(lambda: all(log.read_text() for log in running), what="every job at work before the restart")
             self.server.stop()
-            time.sleep(1)
+            wait_for(lambda: all("lost Redis" in log.read_text() for log in running), what="every job to lose Redis")
             self.server.start()
-            time.sleep(2.5)
             return
         if command.endswith("&"):
             number = min(set(range(1, len(self.jobs) + 2)) - set(self.jobs))  # bash reuses freed ones
-            log = self.folder / f"job{number}-{time.monotonic_ns()}.log"
+            log, since = self.folder / f"job{number}-{time.monotonic_ns()}.log", time.monotonic()
             with open(log, "w") as out:
                 job = subprocess.Popen(
                     ["bash", "-c", f"exec {command[:-1]}"],
@@ -82,11 +143,18 @@ class Walkthrough:
                     stdin=subprocess.DEVNULL,
                 )
             self.jobs[number] = (job, log)
-            time.sleep(1.5)  # let it start and register before the next step
+            wait_for(lambda: self.started(command[:-1], log, since), timeout=20, what=f"`{command}` to start")
             return
         if kill := re.fullmatch(r"kill( -9)?((?: %\d+)+)", command):
-            time.sleep(1)  # let the jobs work through what was sent
             picked = [self.jobs.pop(int(n)) for n in re.findall(r"%(\d+)", kill.group(2))]
+            # What the README shows after `kill` was printed before it, but for what a stop prints: wait
+            # for the jobs to print it (if they never do, check() below says what is missing).
+            before = {mask(line) for line in shown if not ON_STOP.search(line)}
+            so_far = lambda: {mask(line) for _, log in picked for line in log.read_text().splitlines()}  # noqa: E731
+            try:
+                wait_for(lambda: before <= so_far(), timeout=20, what=f"what `{command}` shows")
+            except AssertionError:
+                pass
             for job, _ in picked:
                 job.send_signal(signal.SIGKILL if kill.group(1) else signal.SIGTERM)
             for job, _ in picked:

@@ -16,9 +16,8 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import handlers, journal, run, spawn, stop, wait_for
+from conftest import DLQ, GROUP, STREAM, add, group_info, handlers, journal, pending_ids, run, spawn, stop, wait_for
 
-STREAM, GROUP, DLQ = "app:event", "group1", "app:event:dlq"
 TIMEOUT = 60
 
 OUTPUT = """
@@ -36,19 +35,8 @@ def process(message_id, message):
 """
 
 
-def add(r, n: int, sensor: str = "sensor1") -> list[str]:
-    pipe = r.pipeline(transaction=False)
-    for i in range(n):
-        pipe.xadd(STREAM, {"sensor_id": sensor, "temp": f"0.{i + 1:04d}", "humidity": "0.5"})
-    return [entry_id.decode() for entry_id in pipe.execute()]
-
-
 def outputs(r, key: str = "app:out") -> Counter:
     return Counter(fields[b"input"].decode() for _, fields in r.xrange(key))
-
-
-def group_info(r) -> dict:
-    return next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP.encode())
 
 
 def consumer(server, env, name, *args, log=subprocess.PIPE):
@@ -232,5 +220,5 @@ def test_a_dead_letter_key_replaced_mid_run_leaves_the_poison_pending_and_says_s
     err = (tmp_path / "c1.err").read_text()
     assert c1.returncode == 0 and "Traceback" not in err, err
     assert re.search(rf"c1: could not dead-letter {poison} \(.*WRONGTYPE.*\); left pending", err)
-    assert [p["message_id"].decode() for p in r.xpending_range(STREAM, GROUP, "-", "+", 10)] == [poison]
+    assert pending_ids(r) == [poison]
     assert r.get(DLQ) == b"a string now"
