@@ -14,9 +14,11 @@ import click
 import redis.exceptions as rex
 
 from stream_pubsub import handler as handlers
+from stream_pubsub import own_metrics
 from stream_pubsub import shards as sharding
 from stream_pubsub.blocking_read import blocking_read
 from stream_pubsub.connection import Connection, evicted_keys, eviction_risk
+from stream_pubsub.consumer_metrics import ConsumerMetrics
 from stream_pubsub.group import check_may_acknowledge, create_groups, ensure_group, group_lost, group_streams
 from stream_pubsub.ids import ID
 from stream_pubsub.keeping import Keeper
@@ -30,9 +32,11 @@ from stream_pubsub.telling import say
 
 
 class Consumer:
-    def __init__(self, connection: Connection, layout, settings: Settings, *, handler, stop: Stop, presence):
-        """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help."""
+    def __init__(self, connection: Connection, layout, settings: Settings, *, handler, stop: Stop, presence, metrics):
+        """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help; metrics: with
+        --metrics, what observes the XACKs and deliveries (stream_pubsub/consumer_metrics.py), else None."""
         self.connection, self.db, self.settings, self.stop = connection, connection.db, settings, stop
+        self.metrics = metrics
         self.status = StatusLine(settings.name, settings.stats_interval)
         self.counts = self.status.counts
         fanout = bool(layout.fanout)
@@ -50,6 +54,8 @@ class Consumer:
         self.layout = layout
         self.shards = group_streams(self.connection, layout, self.settings, say=self.warn)
         self.blocking_read = blocking_read(self.connection, self.shards, self.settings)
+        if self.metrics:
+            self.metrics.watch(self.shards)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -88,6 +94,7 @@ class Consumer:
             # XREADGROUP with ID 0 instead of `>` re-reads them (it never blocks), oldest first, one
             # at a time, each acknowledged before the next: one of them may be what killed us
             for batch in shard.own_pending(self.stop):
+                self.counts.recovered += len(batch)
                 self.process(shard, batch, shard.deliveries(batch))
                 self.acknowledge(shard)
 
@@ -142,6 +149,8 @@ class Consumer:
         """process_message for each entry (the handler, through stream_pubsub/processing.py); what
         succeeded is acknowledged with the shard's next read, and always before this consumer blocks."""
         self.keeper.hold(shard, [entry_id for entry_id, _ in batch], new=True)
+        if self.metrics:
+            self.metrics.delivered(batch, deliveries)
         shard.processed(*self.processor.handle(shard, batch, deliveries))  # to go with its next XACK
         self.keeper.hold(shard, shard.done)  # a failed entry is let go: it is retried after --claim-idle
         if self.processor.exit_code is not None:  # the handler exited: stop once this is acknowledged
@@ -161,7 +170,8 @@ class Consumer:
         """One line, back off until it answers, then read again, first what is pending with us."""
         for shard in self.shards:
             shard.lost_connection()
-        self.connection.wait_until_back(self.stop, exc)
+        with self.status.reconnecting():  # /readyz says 503 meanwhile
+            self.connection.wait_until_back(self.stop, exc)
         if not self.stop:
             self.presence.take()  # another process may have started under our name meanwhile
         return True
@@ -302,9 +312,20 @@ def _start_id(ctx, param, value: str) -> str:
     type=click.FloatRange(min=0),
     help="Seconds between status lines on stderr (0: none).",
 )
+@click.option(
+    "--metrics",
+    "metrics_address",
+    metavar="ADDRESS",
+    envvar=config.METRICS_ADDRESS,
+    show_envvar=True,
+    help="Serve Prometheus metrics on ADDRESS (:9102 on every interface, 127.0.0.1:9102): /metrics, /livez "
+    "(its loop turns) and /readyz (connected, reading its group).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; only the summary.")
 @click.pass_context
-def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, quiet, **options):
+def main(
+    ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, metrics_address, quiet, **options
+):
     """Read readings from the stream as CONSUMER of consumer group GROUP.
 
     Each entry of the stream goes to exactly one consumer of a group, so start several
@@ -327,6 +348,7 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
 
     Ctrl-C (or SIGTERM) finishes the batch in hand and exits; a second Ctrl-C quits at once.
     """
+    listening = own_metrics.bind(metrics_address)  # first: a bad --metrics is one line, exit 2, before Redis
     settings = Settings(
         group=group,
         name=consumer,
@@ -342,6 +364,10 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
     process = handlers.load(handler) if handler else handlers.print_readings(quiet=quiet)
     stop, started, me, presence = Stop(), time.monotonic(), None, None
     connection = Connection(redis_url, read_timeout=settings.block_ms / 1000)
+    metrics = None
+    if listening:  # served from a thread from now on (stream_pubsub/consumer_metrics.py)
+        metrics = ConsumerMetrics(listening, settings, stream=stream, where=connection.where)
+        process = metrics.timed(process)  # the handler timed, only with --metrics
     explicit = ctx.get_parameter_source("start_from") != click.core.ParameterSource.DEFAULT
     try:
         with connection.errors(key=stream):
@@ -367,7 +393,9 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
                 say(line)
             for key, _, _ in layout:
                 check_may_acknowledge(connection.db, key, group)
-            me = Consumer(connection, layout, settings, handler=process, stop=stop, presence=presence)
+            me = Consumer(connection, layout, settings, handler=process, stop=stop, presence=presence, metrics=metrics)
+            if metrics:
+                metrics.attach(me, connection.db)
             me.run()
     except StopNow:
         counts = me.counts.summary() if me else "nothing read"

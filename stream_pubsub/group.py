@@ -116,6 +116,9 @@ class GroupStream:
     added by the XACK that removed it from the pending list, and only by it.
     """
 
+    # consumer.py --metrics sets it: called with (this shard, the IDs, their outputs) as their XACK goes out
+    acknowledging = None
+
     def __init__(self, connection, key: str, settings, *, dlq, fanout, say):
         self.db, self.key, self.connection, self.say = connection.db, key, connection, say
         self.group, self.consumer = settings.group, settings.name
@@ -165,6 +168,8 @@ class GroupStream:
         """XACK what is done (with --fanout, the script that adds the outputs), and maybe the next read."""
         done, self.done, outputs, self.outputs = self.done, [], self.outputs, {}
         again, self.again = self.again, False
+        if self.acknowledging is not None and done:
+            self.acknowledging(self, done, outputs)
         self._said(self.ahead.send, (done, outputs), read, again=again)
 
     def acknowledge(self) -> None:

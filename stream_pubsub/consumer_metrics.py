@@ -1,0 +1,197 @@
+"""consumer.py --metrics ADDRESS: what the consumer knows of its own work, for Prometheus.
+
+    /metrics   entries by outcome, handler time, end-to-end latency, deliveries, reconnects,
+               when its loop last turned and when it last acknowledged, the server it reads
+    /livez     200 while its loop turns; 503 once it has not, for longer than the bound it states
+    /readyz    200 while connected and reading its group; 503 while Redis is away, or before then
+
+Nothing of this runs per entry without --metrics. The counts are the consumer's own (Counts, in
+stream_pubsub/status.py), read at each scrape. What only --metrics measures is measured where
+it costs least:
+
+    handler time        the handler is wrapped (`timed`) only with --metrics: two clock readings
+                        and an append per entry, folded into the histogram a batch at a time
+    end-to-end latency  from each entry's ID (the milliseconds at which Redis added it) to the
+                        moment its XACK goes out (GroupStream.send calls `acknowledging`): the
+                        definition `make bench` uses (tools/bench/measure.py)
+    deliveries          per batch (Consumer.process): 1 for each new entry (read with `>`), the
+                        delivery count XPENDING gave for a claimed or re-read one
+
+The histograms are filled a batch at a time (stream_pubsub/own_metrics.py).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import wraps
+
+from . import metric_names as names
+from .connection import SOCKET_TIMEOUT
+from .own_metrics import Histogram, counter, gauge, histograms, info, serve, server_info
+
+# How long the loop may go without turning while no handler runs: a blocking read waits --block,
+# and each command it sends may wait up to the socket timeout before it fails (then it reconnects).
+LOOP_MARGIN = 2 * SOCKET_TIMEOUT
+
+
+class ConsumerMetrics:
+    """The collector of one consumer's metrics, and its /livez and /readyz. Serving starts at once;
+    the numbers come once `attach` gives it the consumer (its group exists then)."""
+
+    def __init__(self, server, settings, *, stream: str, where: str):
+        self.settings, self.where = settings, where
+        self.labels = {"stream": stream, "group": settings.group, "consumer": settings.name}
+        self.consumer = None
+        self.server: dict[str, str] | None = None  # INFO server: what it runs against
+        self.bound = settings.block_ms / 1000 + LOOP_MARGIN
+        # the handler, timed (`timed`): when the call at work started (None: none is), when the last one ended
+        self.running: float | None = None
+        self.ended = 0.0
+        self.handler_times: list[float] = []  # seconds per call, not folded into the histogram yet
+        self.handler_seconds = Histogram(names.HANDLER_SECONDS.buckets)
+        self.deliveries = Histogram(names.DELIVERIES.buckets)
+        self.latency: dict[str, tuple[dict, Histogram]] = {}  # shard key -> (its labels, end-to-end latency)
+        self.fanout_added = 0
+        self.last_ack: float | None = None  # Unix time
+        serve(server, self, {"/livez": self.livez, "/readyz": self.readyz})
+
+    # -- what the consumer calls ----------------------------------------------------------------
+    def timed(self, handler):
+        """The handler, timed: every call's seconds for the histogram, and when it started for /livez."""
+        times, clock = self.handler_times, time.monotonic
+
+        @wraps(handler)
+        def timed_handler(message_id, message):
+            self.running = started = clock()
+            try:
+                return handler(message_id, message)
+            finally:
+                self.ended = ended = clock()
+                self.running = None
+                times.append(ended - started)
+
+        return timed_handler
+
+    def attach(self, consumer, db) -> None:
+        """The consumer is built (its group exists) and about to run: count what it does."""
+        self.server = server_info(db)
+        self.consumer = consumer
+
+    def watch(self, shards) -> None:
+        """Observe each XACK of these shards (at start, and when the stream is sharded while it runs)."""
+        for index, shard in enumerate(shards):
+            if shard.key not in self.latency:
+                labels = {**self.labels, "shard": str(index)} if len(shards) > 1 else self.labels
+                self.latency[shard.key] = (labels, Histogram(names.END_TO_END_SECONDS.buckets))
+            shard.acknowledging = self.acknowledging
+
+    def acknowledging(self, shard, done: list[bytes], outputs: dict) -> None:
+        """These entries' XACK goes out now: the time since each was added, by its ID."""
+        now = time.time()
+        self.last_ack = now
+        self.latency[shard.key][1].observe_ages(sorted([int(i.partition(b"-")[0]) for i in done]), now * 1000)
+        if outputs:
+            self.fanout_added += sum(map(len, outputs.values()))
+        self.fold_handler_times()
+
+    def delivered(self, batch, deliveries: dict[bytes, int] | None) -> None:
+        """How often each entry of a batch about to be processed was delivered (not those that are
+        dead-lettered for it, nor those whose data was trimmed: they are not processed)."""
+        if deliveries is None:  # read with `>`: delivered now, for the first time
+            self.deliveries.observe(1, len(batch))
+            return
+        limit = self.settings.max_deliveries
+        for entry_id, fields in batch:
+            if fields and (times := deliveries.get(entry_id, 1)) <= limit:
+                self.deliveries.observe(times)
+
+    def fold_handler_times(self) -> None:
+        times = self.handler_times
+        with self.handler_seconds.lock:  # (taken here too: a scrape may fold at the same time)
+            n = len(times)
+            taken = sorted(times[:n])
+            del times[:n]  # what a handler appended meanwhile stays for the next fold
+        if taken:
+            self.handler_seconds.observe_sorted(taken)
+
+    # -- /livez and /readyz ---------------------------------------------------------------------
+    def liveness(self) -> tuple[bool, str]:
+        """Is the loop turning? A handler at work gets --handler-timeout; otherwise the loop must
+        turn (or a handler call end) within --block + LOOP_MARGIN. Waiting for Redis is alive."""
+        now, status = time.monotonic(), self.consumer.status if self.consumer else None
+        if status is None:
+            return True, "live: starting (connecting to Redis, creating the group)"
+        if (since := status.reconnecting_since) is not None:
+            return True, f"live: waiting for Redis at {self.where} to come back, for {now - since:.1f}s"
+        if (started := self.running) is not None:
+            took, limit = now - started, self.settings.handler_timeout
+            said = f"a handler call at work for {took:.1f}s (bound: --handler-timeout {limit * 1000:.0f} ms)"
+            return took <= limit, ("live: " if took <= limit else "not live: ") + said
+        quiet = now - max(status.turned, self.ended)
+        said = (
+            f"its loop turned {quiet:.1f}s ago (bound: --block {self.settings.block_ms} ms + {LOOP_MARGIN:.0f} s; "
+            f"a handler call, --handler-timeout {self.settings.handler_timeout_ms} ms)"
+        )
+        return quiet <= self.bound, ("live: " if quiet <= self.bound else "not live: ") + said
+
+    def readiness(self) -> tuple[bool, str]:
+        who = f"{self.labels['consumer']} of group {self.labels['group']} on {self.labels['stream']}"
+        if self.consumer is None:
+            return False, f"not ready: starting ({who}: connecting to Redis, creating the group)"
+        if self.consumer.stop:
+            return False, f"not ready: stopping ({who})"
+        if (since := self.consumer.status.reconnecting_since) is not None:
+            return False, f"not ready: Redis at {self.where} is away, reconnecting for {time.monotonic() - since:.1f}s"
+        return True, f"ready: {who}, reading"
+
+    def livez(self) -> tuple[str, str]:
+        return _http(*self.liveness())
+
+    def readyz(self) -> tuple[str, str]:
+        return _http(*self.readiness())
+
+    # -- a scrape -------------------------------------------------------------------------------
+    def collect(self):
+        """The families of metric_names.CONSUMER_SIDE, read now (prometheus_client calls it at each scrape)."""
+        me = self.labels
+        if self.consumer is not None:
+            yield from self.counted(me)
+        yield gauge(names.LIVE, me, float(self.liveness()[0]))
+        yield gauge(names.READY, me, float(self.readiness()[0]))
+        if self.server is not None:
+            yield info(names.SERVER_INFO, self.server)
+
+    def counted(self, me: dict):
+        from prometheus_client.metrics_core import CounterMetricFamily
+
+        counts, status = self.consumer.counts, self.consumer.status
+        entries = CounterMetricFamily(
+            names.CONSUMER_ENTRIES.family, names.CONSUMER_ENTRIES.help, labels=[*me, "outcome"]
+        )
+        for outcome, value in zip(
+            names.OUTCOMES,
+            (
+                counts.processed,
+                counts.failed,
+                counts.dead_lettered,
+                counts.claimed,
+                counts.recovered,
+                counts.trimmed_unread + counts.trimmed_pending,  # gone before it could process them
+                self.fanout_added,
+            ),
+            strict=True,
+        ):
+            entries.add_metric([*me.values(), outcome], value)
+        yield entries
+        self.fold_handler_times()
+        yield histograms(names.HANDLER_SECONDS, [(me, self.handler_seconds)])
+        yield histograms(names.END_TO_END_SECONDS, list(self.latency.values()))
+        yield histograms(names.DELIVERIES, [(me, self.deliveries)])
+        yield counter(names.CONSUMER_RECONNECTS, me, counts.reconnects)
+        yield gauge(names.LAST_LOOP, me, time.time() - (time.monotonic() - status.turned))
+        if self.last_ack is not None:
+            yield gauge(names.LAST_ACK, me, self.last_ack)
+
+
+def _http(ok: bool, text: str) -> tuple[str, str]:
+    return ("200 OK" if ok else "503 Service Unavailable"), text + "\n"
