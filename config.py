@@ -141,6 +141,17 @@ def maxlen_option(help: str, name: str = "maxlen"):
     )
 
 
+def metrics_option(port: str, what: str):
+    """--metrics ADDRESS / METRICS_ADDRESS: serve Prometheus metrics (consumer.py :9102, producer.py :9101)."""
+    return click.option(
+        "--metrics",
+        metavar="ADDRESS",
+        envvar=METRICS_ADDRESS,
+        show_envvar=True,
+        help=f"Serve Prometheus metrics on ADDRESS ({port} on every interface, 127.0.0.1{port}): {what}.",
+    )
+
+
 def not_empty(ctx, param, value: str | None) -> str | None:
     """Click callback: a name (sensor, group, consumer, stream) must not be blank, and must be UTF-8 text."""
     if value is not None and not value.strip():

@@ -14,7 +14,6 @@ import click
 import redis.exceptions as rex
 
 from stream_pubsub import handler as handlers
-from stream_pubsub import own_metrics
 from stream_pubsub import shards as sharding
 from stream_pubsub.blocking_read import blocking_read
 from stream_pubsub.connection import Connection, evicted_keys, eviction_risk
@@ -54,8 +53,8 @@ class Consumer:
         self.layout = layout
         self.shards = group_streams(self.connection, layout, self.settings, say=self.warn)
         self.blocking_read = blocking_read(self.connection, self.shards, self.settings)
-        if self.metrics:
-            self.metrics.watch(self.shards)
+        if self.metrics:  # its XACKs observed (end-to-end latency), and its counts read at every scrape
+            self.metrics.watch(self)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -312,20 +311,10 @@ def _start_id(ctx, param, value: str) -> str:
     type=click.FloatRange(min=0),
     help="Seconds between status lines on stderr (0: none).",
 )
-@click.option(
-    "--metrics",
-    "metrics_address",
-    metavar="ADDRESS",
-    envvar=config.METRICS_ADDRESS,
-    show_envvar=True,
-    help="Serve Prometheus metrics on ADDRESS (:9102 on every interface, 127.0.0.1:9102): /metrics, /livez "
-    "(its loop turns) and /readyz (connected, reading its group).",
-)
+@config.metrics_option(":9102", "/metrics, /livez (its loop turns) and /readyz (connected, reading its group)")
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; only the summary.")
 @click.pass_context
-def main(
-    ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, metrics_address, quiet, **options
-):
+def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, quiet, **options):
     """Read readings from the stream as CONSUMER of consumer group GROUP.
 
     Each entry of the stream goes to exactly one consumer of a group, so start several
@@ -348,7 +337,6 @@ def main(
 
     Ctrl-C (or SIGTERM) finishes the batch in hand and exits; a second Ctrl-C quits at once.
     """
-    listening = own_metrics.bind(metrics_address)  # first: a bad --metrics is one line, exit 2, before Redis
     settings = Settings(
         group=group,
         name=consumer,
@@ -361,13 +349,13 @@ def main(
         fail_rate=options["fail_rate"],
         stats_interval=options["stats_interval"],
     )
+    # served from a thread from now on; a bad --metrics is one line and exit 2, before Redis is asked
+    metrics = ConsumerMetrics.serving(options["metrics"], settings, stream=stream, url=redis_url)
     process = handlers.load(handler) if handler else handlers.print_readings(quiet=quiet)
+    if metrics:
+        process = metrics.timed(process)  # the handler timed, only with --metrics
     stop, started, me, presence = Stop(), time.monotonic(), None, None
     connection = Connection(redis_url, read_timeout=settings.block_ms / 1000)
-    metrics = None
-    if listening:  # served from a thread from now on (stream_pubsub/consumer_metrics.py)
-        metrics = ConsumerMetrics(listening, settings, stream=stream, where=connection.where)
-        process = metrics.timed(process)  # the handler timed, only with --metrics
     explicit = ctx.get_parameter_source("start_from") != click.core.ParameterSource.DEFAULT
     try:
         with connection.errors(key=stream):
@@ -394,8 +382,6 @@ def main(
             for key, _, _ in layout:
                 check_may_acknowledge(connection.db, key, group)
             me = Consumer(connection, layout, settings, handler=process, stop=stop, presence=presence, metrics=metrics)
-            if metrics:
-                metrics.attach(me, connection.db)
             me.run()
     except StopNow:
         counts = me.counts.summary() if me else "nothing read"

@@ -27,7 +27,8 @@ from functools import wraps
 
 from . import metric_names as names
 from .connection import SOCKET_TIMEOUT
-from .own_metrics import Histogram, counter, gauge, histograms, info, serve, server_info
+from .masking import where
+from .own_metrics import Histogram, bind, counter, gauge, histograms, info, serve, server_info
 
 # How long the loop may go without turning while no handler runs: a blocking read waits --block,
 # and each command it sends may wait up to the socket timeout before it fails (then it reconnects).
@@ -36,7 +37,14 @@ LOOP_MARGIN = 2 * SOCKET_TIMEOUT
 
 class ConsumerMetrics:
     """The collector of one consumer's metrics, and its /livez and /readyz. Serving starts at once;
-    the numbers come once `attach` gives it the consumer (its group exists then)."""
+    the numbers come once `watch` is given the consumer (its group exists then)."""
+
+    @classmethod
+    def serving(cls, address: str | None, settings, *, stream: str, url: str) -> ConsumerMetrics | None:
+        """Bound to --metrics ADDRESS and serving (None without --metrics); a bad address is a
+        UsageError (one line, exit 2), raised before Redis is asked anything."""
+        server = bind(address)
+        return None if server is None else cls(server, settings, stream=stream, where=where(url))
 
     def __init__(self, server, settings, *, stream: str, where: str):
         self.settings, self.where = settings, where
@@ -72,13 +80,12 @@ class ConsumerMetrics:
 
         return timed_handler
 
-    def attach(self, consumer, db) -> None:
-        """The consumer is built (its group exists) and about to run: count what it does."""
-        self.server = server_info(db)
-        self.consumer = consumer
-
-    def watch(self, shards) -> None:
-        """Observe each XACK of these shards (at start, and when the stream is sharded while it runs)."""
+    def watch(self, consumer) -> None:
+        """Count what the consumer does (its group exists now), and observe each XACK of its shards:
+        called as it starts, and when the stream is sharded while it runs."""
+        if self.server is None:
+            self.server = server_info(consumer.db)
+        self.consumer, shards = consumer, consumer.shards
         for index, shard in enumerate(shards):
             if shard.key not in self.latency:
                 labels = {**self.labels, "shard": str(index)} if len(shards) > 1 else self.labels
