@@ -22,6 +22,7 @@ The histograms are filled a batch at a time (stream_pubsub/own_metrics.py).
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import wraps
 
@@ -52,10 +53,8 @@ class ConsumerMetrics:
         self.consumer = None
         self.server: dict[str, str] | None = None  # INFO server: what it runs against
         self.bound = settings.block_ms / 1000 + LOOP_MARGIN
-        # the handler, timed (`timed`): when the call at work started (None: none is), when the last one ended
-        self.running: float | None = None
-        self.ended = 0.0
-        self.handler_times: list[float] = []  # seconds per call, not folded into the histogram yet
+        self.handler_times: list[float] = []  # seconds per handler call, not in the histogram yet
+        self.folding = threading.Lock()
         self.handler_seconds = Histogram(names.HANDLER_SECONDS.buckets)
         self.deliveries = Histogram(names.DELIVERIES.buckets)
         self.latency: dict[str, tuple[dict, Histogram]] = {}  # shard key -> (its labels, end-to-end latency)
@@ -65,18 +64,16 @@ class ConsumerMetrics:
 
     # -- what the consumer calls ----------------------------------------------------------------
     def timed(self, handler):
-        """The handler, timed: every call's seconds for the histogram, and when it started for /livez."""
-        times, clock = self.handler_times, time.monotonic
+        """The handler, timed: each call's seconds, for the histogram (what it raises goes on as it was)."""
+        took, clock = self.handler_times.append, time.perf_counter
 
         @wraps(handler)
         def timed_handler(message_id, message):
-            self.running = started = clock()
+            started = clock()
             try:
                 return handler(message_id, message)
             finally:
-                self.ended = ended = clock()
-                self.running = None
-                times.append(ended - started)
+                took(clock() - started)
 
         return timed_handler
 
@@ -96,7 +93,7 @@ class ConsumerMetrics:
         """These entries' XACK goes out now: the time since each was added, by its ID."""
         now = time.time()
         self.last_ack = now
-        self.latency[shard.key][1].observe_ages(sorted([int(i.partition(b"-")[0]) for i in done]), now * 1000)
+        self.latency[shard.key][1].observe_ids(done, now * 1000)
         if outputs:
             self.fanout_added += sum(map(len, outputs.values()))
         self.fold_handler_times()
@@ -114,31 +111,29 @@ class ConsumerMetrics:
 
     def fold_handler_times(self) -> None:
         times = self.handler_times
-        with self.handler_seconds.lock:  # (taken here too: a scrape may fold at the same time)
+        with self.folding:  # (a scrape may fold at the same time)
             n = len(times)
             taken = sorted(times[:n])
-            del times[:n]  # what a handler appended meanwhile stays for the next fold
+            del times[:n]  # a time appended meanwhile stays for the next fold
         if taken:
             self.handler_seconds.observe_sorted(taken)
 
     # -- /livez and /readyz ---------------------------------------------------------------------
     def liveness(self) -> tuple[bool, str]:
-        """Is the loop turning? A handler at work gets --handler-timeout; otherwise the loop must
-        turn (or a handler call end) within --block + LOOP_MARGIN. Waiting for Redis is alive."""
-        now, status = time.monotonic(), self.consumer.status if self.consumer else None
-        if status is None:
+        """Is the loop turning? While a batch is in the handler's hands (the Keeper's, stream_pubsub/
+        keeping.py), it may take --handler-timeout, after which the Keeper lets it go as hung;
+        otherwise the loop must turn within --block + LOOP_MARGIN. Waiting for Redis is alive."""
+        now, consumer = time.monotonic(), self.consumer
+        if consumer is None:
             return True, "live: starting (connecting to Redis, creating the group)"
-        if (since := status.reconnecting_since) is not None:
+        if (since := consumer.status.reconnecting_since) is not None:
             return True, f"live: waiting for Redis at {self.where} to come back, for {now - since:.1f}s"
-        if (started := self.running) is not None:
-            took, limit = now - started, self.settings.handler_timeout
-            said = f"a handler call at work for {took:.1f}s (bound: --handler-timeout {limit * 1000:.0f} ms)"
-            return took <= limit, ("live: " if took <= limit else "not live: ") + said
-        quiet = now - max(status.turned, self.ended)
-        said = (
-            f"its loop turned {quiet:.1f}s ago (bound: --block {self.settings.block_ms} ms + {LOOP_MARGIN:.0f} s; "
-            f"a handler call, --handler-timeout {self.settings.handler_timeout_ms} ms)"
-        )
+        if busy := consumer.keeper.busy():
+            limit = self.settings.handler_timeout
+            said = f"the batch in hand has been in the handler's hands for {busy:.1f}s (bound: --handler-timeout "
+            return busy <= limit, ("live: " if busy <= limit else "not live: ") + f"{said}{limit * 1000:.0f} ms)"
+        quiet = now - consumer.status.turned
+        said = f"its loop turned {quiet:.1f}s ago (bound: --block {self.settings.block_ms} ms + {LOOP_MARGIN:.0f} s)"
         return quiet <= self.bound, ("live: " if quiet <= self.bound else "not live: ") + said
 
     def readiness(self) -> tuple[bool, str]:

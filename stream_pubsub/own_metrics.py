@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from operator import mul
 
 import redis.exceptions as rex
 
@@ -50,19 +52,45 @@ class Histogram:
             self.count += times
             self.sum += value * times
 
-    def observe_ages(self, ms: list[int], now_ms: float) -> None:
-        """Add the seconds from each of these times (milliseconds, sorted ascending) to `now_ms`.
+    def observe_ages(self, ms: list[int], now_ms: float, counts: list[int] | None = None) -> None:
+        """Add the seconds from each of these times (milliseconds, sorted ascending; each `counts`
+        times, or once) to `now_ms`.
 
         An age is at most a bound b exactly when its time is at least now - b: one bisection per
         bucket, no subtraction per entry. (An entry ID's milliseconds are the server's clock; one
         a little ahead of this machine's counts as an age of 0 or less.)
         """
-        n = len(ms)
+        before = range(len(ms) + 1) if counts is None else list(accumulate(counts, initial=0))  # how many before i
+        n, total = before[-1], sum(ms) if counts is None else sum(map(mul, ms, counts))
         with self.lock:
             for i, bound in enumerate(self.bounds):
-                self.cumulative[i] += n - bisect_left(ms, now_ms - bound * 1000)
+                self.cumulative[i] += n - before[bisect_left(ms, now_ms - bound * 1000)]
             self.count += n
-            self.sum += (n * now_ms - sum(ms)) / 1000
+            self.sum += (n * now_ms - total) / 1000
+
+    def observe_ids(self, ids: list[bytes], now_ms: float) -> None:
+        """Add the age of each entry ID (b"<milliseconds>-<sequence>") at `now_ms`, in seconds.
+
+        A backlog read at speed holds many entries per millisecond: then the IDs are counted a
+        millisecond at a time (sorted, one bisection per millisecond), not parsed one by one.
+        """
+        ids = sorted(ids)
+        first, last = ids[0].partition(b"-")[0], ids[-1].partition(b"-")[0]
+        n, width = len(ids), len(first)
+        if len(last) == width and 4 * (int(last) - int(first) + 1) <= n:
+            ms, counts, i = [], [], 0
+            while i < n:
+                head = ids[i][: width + 1]
+                if head[-1:] != b"-":  # a shorter or longer ID sorted in between: parse them all
+                    break
+                j = bisect_right(ids, head + b"\xff", i)  # every ID of this millisecond
+                ms.append(int(head[:-1]))
+                counts.append(j - i)
+                i = j
+            else:
+                return self.observe_ages(ms, now_ms, counts)
+        # each ID is <milliseconds>-<sequence>: joined by "-", every other part is milliseconds
+        self.observe_ages(sorted(map(int, b"-".join(ids).split(b"-")[::2])), now_ms)
 
     def read(self) -> tuple[list[int], int, float]:
         """(cumulative bucket counts, count, sum), at one moment."""
@@ -140,14 +168,32 @@ def bind(address: str | None):
         raise UsageError(str(exc)) from None
 
 
-def serve(server, collector, routes: dict | None = None) -> None:
-    """Serve /metrics (the collector's metrics, and the process's own: CPU, memory, open files)
-    and `routes` from a daemon thread of the script, until it exits."""
-    from prometheus_client import CollectorRegistry, ProcessCollector
+def serve(server, collector, routes: dict) -> None:
+    """Serve /metrics (the collector's metrics, and the process's own: CPU, memory, open files) and
+    `routes` (path -> function returning (HTTP status, text)) from a daemon thread, until the
+    script exits. prometheus_client is imported at the first scrape, in that thread: a --burst
+    run nobody scrapes never pays for it."""
+    from .metrics_http import not_found
 
-    from .metrics_http import serve as serve_http
+    lock, metrics = threading.Lock(), []
 
-    registry = CollectorRegistry()
-    registry.register(collector)
-    ProcessCollector(registry=registry)
-    serve_http(server, registry, routes)
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            with lock:
+                if not metrics:
+                    from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
+
+                    registry = CollectorRegistry()
+                    registry.register(collector)
+                    ProcessCollector(registry=registry)
+                    metrics.append(make_wsgi_app(registry))
+            return metrics[0](environ, start_response)
+        if path in routes:
+            status, text = routes[path]()
+            start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+            return [text.encode()]
+        return not_found(environ, start_response)
+
+    server.set_app(app)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

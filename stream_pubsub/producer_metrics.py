@@ -26,7 +26,7 @@ class ProducerMetrics:
         self.send_seconds = Histogram(names.SEND_SECONDS.buckets)
         self.server = server_info(db)
         publisher.timing = self.timed
-        serve(server, self)
+        serve(server, self, {})
 
     def timed(self, readings: int, seconds: float) -> None:
         self.send_seconds.observe(seconds, readings)
