@@ -60,6 +60,7 @@ class ConsumerMetrics:
         self.latency: dict[str, tuple[dict, Histogram]] = {}  # shard key -> (its labels, end-to-end latency)
         self.fanout_added = 0
         self.last_ack: float | None = None  # Unix time
+        self.took_batch = 0.0  # when it last took a batch in hand (monotonic): the loop moves within a turn too
         serve(server, self, {"/livez": self.livez, "/readyz": self.readyz})
 
     # -- what the consumer calls ----------------------------------------------------------------
@@ -101,6 +102,7 @@ class ConsumerMetrics:
     def delivered(self, batch, deliveries: dict[bytes, int] | None) -> None:
         """How often each entry of a batch about to be processed was delivered (not those that are
         dead-lettered for it, nor those whose data was trimmed: they are not processed)."""
+        self.took_batch = time.monotonic()  # (re-reading a long pending list one at a time is one turn)
         if deliveries is None:  # read with `>`: delivered now, for the first time
             self.deliveries.observe(1, len(batch))
             return
@@ -122,7 +124,8 @@ class ConsumerMetrics:
     def liveness(self) -> tuple[bool, str]:
         """Is the loop turning? While a batch is in the handler's hands (the Keeper's, stream_pubsub/
         keeping.py), it may take --handler-timeout, after which the Keeper lets it go as hung;
-        otherwise the loop must turn within --block + LOOP_MARGIN. Waiting for Redis is alive."""
+        otherwise the loop must turn (or take a batch) within --block + LOOP_MARGIN. Waiting for Redis
+        is alive."""
         now, consumer = time.monotonic(), self.consumer
         if consumer is None:
             return True, "live: starting (connecting to Redis, creating the group)"
@@ -132,7 +135,7 @@ class ConsumerMetrics:
             limit = self.settings.handler_timeout
             said = f"the batch in hand has been in the handler's hands for {busy:.1f}s (bound: --handler-timeout "
             return busy <= limit, ("live: " if busy <= limit else "not live: ") + f"{said}{limit * 1000:.0f} ms)"
-        quiet = now - consumer.status.turned
+        quiet = now - max(consumer.status.turned, self.took_batch)
         said = f"its loop turned {quiet:.1f}s ago (bound: --block {self.settings.block_ms} ms + {LOOP_MARGIN:.0f} s)"
         return quiet <= self.bound, ("live: " if quiet <= self.bound else "not live: ") + said
 

@@ -265,6 +265,38 @@ def test_livez_turns_503_while_a_handler_hangs_not_while_a_slow_one_works(server
     stop(consumer, signal.SIGKILL)
 
 
+SLOW = """
+import time
+
+
+def process(message_id, message):
+    time.sleep(0.001)
+"""
+
+
+@pytest.mark.slow
+def test_a_long_recovery_of_its_own_pending_entries_is_live(server, r, tmp_path):
+    """10,000 entries re-read one at a time (each a batch of one, with its round trips and 1 ms of
+    handler): longer than the loop's bound of --block + 10 s without a turn of the loop, and live
+    all along, also between two batches (no batch in hand then): it takes batch after batch."""
+    assert run("producer.py", "s1", "--count", "10000", "-q", url=server.url).returncode == 0
+    r.xgroup_create(S, "g", "0")
+    r.xreadgroup("g", "c1", {S: ">"}, count=10000)  # delivered to c1, which died before acknowledging any
+    port, env = free_port(), handlers(tmp_path, slow=SLOW)
+    args = ("--handler", "slow:process", "--block", "100", "--metrics", f"127.0.0.1:{port}")
+    consumer = spawn("consumer.py", "g", "c1", *args, url=server.url, env=env)
+    wait_for(lambda: status(port, "/livez"), timeout=20, what="its metrics")
+    started, answers_seen = time.monotonic(), []
+    while group(r)["pending"]:
+        answers_seen.append(get(port, "/livez"))
+        time.sleep(0.2)
+    assert time.monotonic() - started > 10.1  # (the bound: --block 100 ms + 10 s)
+    assert {code for code, _ in answers_seen} == {200}, [text for code, text in answers_seen if code != 200][:1]
+    assert outcomes(scrape(port), **ME)["recovered"] == 10000
+    stop(consumer)
+    assert consumer.returncode == 0
+
+
 def test_readyz_503_while_redis_is_away_and_200_once_it_is_back(own_server, tmp_path):
     server = own_server("--appendonly", "yes")
     r = redis.Redis.from_url(server.url)
