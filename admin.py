@@ -202,11 +202,11 @@ def range_(start, end, redis_url, stream, count, reverse, as_json, shard):
 @config.block_option
 @click.option("--json", "as_json", is_flag=True, help="Print each entry as one JSON document per line.")
 @shard_option
-def tail(redis_url, stream, start, count, block, as_json, shard):
+def tail(redis_url, stream, start, count, block_ms, as_json, shard):
     if not is_position(start):  # (checked after parsing: a usage error on --from, before connecting)
         raise click.BadParameter("use $, 0 or an ID like 1700000000000-0", param_hint="'--from'")
-    with stream_of(redis_url, stream, shard, read_timeout=block / 1000) as (connection, where):
-        doc = history.tail(connection, where, start, count=count, block=block)
+    with stream_of(redis_url, stream, shard, read_timeout=block_ms / 1000) as (connection, where):
+        doc = history.tail(connection, where, start, count=count, block=block_ms)
         emit(doc, as_json, history.render_tail)
 
 

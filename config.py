@@ -38,6 +38,7 @@ CLAIM_IDLE = "CLAIM_IDLE"
 MAX_DELIVERIES = "MAX_DELIVERIES"
 STREAM_SHARDS = "STREAM_SHARDS"
 HANDLER = "HANDLER"
+METRICS_ADDRESS = "METRICS_ADDRESS"
 ENVIRONMENT = (
     REDIS_URL,
     STREAM_KEY,
@@ -47,6 +48,7 @@ ENVIRONMENT = (
     MAX_DELIVERIES,
     STREAM_SHARDS,
     HANDLER,
+    METRICS_ADDRESS,
 )
 
 
@@ -126,6 +128,7 @@ def block_option(command):
     """Add --block: how long one blocking read (XREAD / XREADGROUP BLOCK) waits, for a reader."""
     return click.option(
         "--block",
+        "block_ms",
         default=2000,
         show_default=True,
         type=click.IntRange(1, 60_000),
@@ -165,6 +168,17 @@ def maxlen_option(help: str, name: str = "maxlen"):
     """--maxlen / STREAM_MAXLEN: the producer caps the stream with it; admin.py info shows how full it is."""
     return click.option(
         "--maxlen", name, default=None, type=click.IntRange(min=1), envvar=STREAM_MAXLEN, show_envvar=True, help=help
+    )
+
+
+def metrics_option(port: str, what: str):
+    """--metrics ADDRESS / METRICS_ADDRESS: serve Prometheus metrics (consumer.py :9102, producer.py :9101)."""
+    return click.option(
+        "--metrics",
+        metavar="ADDRESS",
+        envvar=METRICS_ADDRESS,
+        show_envvar=True,
+        help=f"Serve Prometheus metrics on ADDRESS ({port} on every interface, 127.0.0.1{port}): {what}.",
     )
 
 

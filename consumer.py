@@ -16,14 +16,8 @@ from stream_pubsub import handler as handlers
 from stream_pubsub import shards as sharding
 from stream_pubsub.blocking_read import blocking_read
 from stream_pubsub.connection import Connection, evicted_keys, eviction_risk
-from stream_pubsub.group import (
-    check_may_acknowledge,
-    create_groups,
-    ensure_group,
-    group_lost,
-    group_streams,
-    sharded_since,
-)
+from stream_pubsub.consumer_metrics import ConsumerMetrics
+from stream_pubsub.group import check_may_acknowledge, create_groups, group_lost, group_streams, sharded_since
 from stream_pubsub.keeping import Keeper
 from stream_pubsub.presence import Presence
 from stream_pubsub.processing import Processor
@@ -35,9 +29,10 @@ from stream_pubsub.telling import say
 
 
 class Consumer:
-    def __init__(self, connection: Connection, layout, settings: Settings, *, handler, stop: Stop, presence):
-        """layout: (stream key, dead-letter key, fan-out key) per shard; settings: see --help."""
+    def __init__(self, connection: Connection, layout, settings: Settings, *, handler, stop: Stop, presence, metrics):
+        """layout: (stream, dead-letter, fan-out key) per shard; metrics: stream_pubsub/consumer_metrics.py, or None."""
         self.connection, self.db, self.settings, self.stop = connection, connection.db, settings, stop
+        self.metrics = metrics
         self.status = StatusLine(settings.name, settings.stats_interval)
         self.counts, fanout, describe = self.status.counts, bool(layout.fanout), connection.describe
         self.processor = Processor(
@@ -55,6 +50,8 @@ class Consumer:
         self.layout = layout
         self.shards = group_streams(self.connection, layout, self.settings, say=self.warn)
         self.blocking_read = blocking_read(self.connection, self.shards, self.settings)
+        if self.metrics:  # its XACKs observed (end-to-end latency), and its counts read at every scrape
+            self.metrics.watch(self)
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> None:
@@ -95,6 +92,7 @@ class Consumer:
             # XREADGROUP with ID 0 instead of `>` re-reads them (it never blocks), oldest first, one
             # at a time, each acknowledged before the next: one of them may be what killed us
             for batch in shard.own_pending(self.stop):
+                self.counts.recovered += len(batch)
                 self.process(shard, batch, shard.deliveries(batch))
                 self.acknowledge(shard)
 
@@ -118,10 +116,7 @@ class Consumer:
     def wait_for_new(self) -> None:
         """The blocking read: XREADGROUP ... BLOCK --block ms until an XADD to any shard."""
         self.acknowledge_all()  # acknowledge (and fan out) what is done before waiting
-        until = self.retries.until()  # (a retry due before --block ends: wait until then only)
-        found = self.blocking_read.wait(
-            self.settings.block_ms if until is None else max(1, min(self.settings.block_ms, int(until * 1000)))
-        )
+        found = self.blocking_read.wait(self.retries.block_ms(self.settings.block_ms))  # (a retry due: until then)
         for shard, batch in found:
             shard.wake()
             self.process(shard, batch)
@@ -164,6 +159,8 @@ class Consumer:
         """process_message for each entry (the handler, through stream_pubsub/processing.py); what
         succeeded is acknowledged with the shard's next read, and always before this consumer blocks."""
         self.keeper.hold(shard, [entry_id for entry_id, _ in batch], new=True)
+        if self.metrics:
+            self.metrics.delivered(batch, deliveries)
         shard.processed(*self.processor.handle(shard, batch, deliveries))  # to go with its next XACK
         self.keeper.hold(shard, shard.done)  # a failed entry is let go: it is retried after --claim-idle
         if self.retries:  # ... or, with --retry-delays, kept fresh until we retry it
@@ -185,7 +182,8 @@ class Consumer:
         """One line, back off until it answers, then read again, first what is pending with us."""
         for shard in self.shards:
             shard.lost_connection()
-        self.connection.wait_until_back(self.stop, exc)
+        with self.status.reconnecting():  # /readyz says 503 meanwhile
+            self.connection.wait_until_back(self.stop, exc)
         if not self.stop:
             self.presence.take()  # another process may have started under our name meanwhile
 
@@ -195,7 +193,7 @@ class Consumer:
         for shard in self.shards:
             shard.forget()
             self.retries.forget(shard)
-            if ensure_group(self.db, shard.key, self.settings.group, "0"):  # (not created: it had only moved)
+            if shard.recreate():  # XGROUP CREATE ... 0 MKSTREAM (not created: it had only moved)
                 self.warn(shard.group_lost_message(why))
         self.layout.record(self.db)  # the number of shards, for the producers, if it went too
 
@@ -232,14 +230,7 @@ class Consumer:
     help="Where a NEW group starts: $ = only entries added from now on, 0 = the whole history, or an ID. "
     "An existing group keeps its position.",
 )
-@click.option(
-    "--block",
-    "block_ms",
-    default=2000,
-    show_default=True,
-    type=click.IntRange(1, 60_000),
-    help="How long one read waits for new entries, in milliseconds.",
-)
+@config.block_option
 @click.option(
     "--count",
     default=500,
@@ -337,6 +328,7 @@ class Consumer:
     type=click.FloatRange(min=0),
     help="Seconds between status lines on stderr (0: none).",
 )
+@config.metrics_option(":9102", "/metrics, /livez (its loop turns) and /readyz (connected, reading its group)")
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; only the summary.")
 @click.pass_context
 def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handler, fanout, quiet, **options):
@@ -362,8 +354,12 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
 
     Ctrl-C (or SIGTERM) finishes the batch in hand and exits; a second Ctrl-C quits at once.
     """
+    address = options.pop("metrics")
     settings = Settings(group=group, name=consumer, **options)  # (every option of the loop, by name)
+    # served from a thread from now on; a bad --metrics is one line and exit 2, before Redis is asked
+    metrics = ConsumerMetrics.serving(address, settings, stream=stream, url=redis_url)
     process = handlers.load(handler) if handler else handlers.print_readings(quiet=quiet)
+    process = metrics.timed(process) if metrics else process  # the handler timed, only with --metrics
     stop, started, me, presence = Stop(), time.monotonic(), None, None
     connection = Connection(redis_url, read_timeout=settings.block_ms / 1000)
     explicit = ctx.get_parameter_source("start_from") != click.core.ParameterSource.DEFAULT
@@ -381,9 +377,8 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
             # XGROUP CREATE ... MKSTREAM on each shard, once: an existing group keeps its position
             for line in create_groups(connection.db, layout, group, start_from, explicit=explicit):
                 say(line)
-            for key, _, _ in layout:
-                check_may_acknowledge(connection.db, key, group)
-            me = Consumer(connection, layout, settings, handler=process, stop=stop, presence=presence)
+            check_may_acknowledge(connection.db, layout, group)
+            me = Consumer(connection, layout, settings, handler=process, stop=stop, presence=presence, metrics=metrics)
             me.run()
     except StopNow:
         counts = me.counts.summary() if me else "nothing read"

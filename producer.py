@@ -18,9 +18,12 @@ import click
 import redis.exceptions as rex
 from walrus.containers import Stream
 
+from stream_pubsub import own_metrics
 from stream_pubsub import shards as sharding
 from stream_pubsub.connection import Connection
-from stream_pubsub.publishing import Publisher, Stopped, id_error, id_refused, id_warning
+from stream_pubsub.manual_ids import id_error, id_refused, id_warning
+from stream_pubsub.producer_metrics import ProducerMetrics
+from stream_pubsub.publishing import Publisher, Stopped
 from stream_pubsub.reading import make_reading
 from stream_pubsub.stopping import Stop, StopNow
 
@@ -43,12 +46,15 @@ def send_one(publisher: Publisher, reading: dict[str, str], entry_id: str = "*",
             unsure = True
             # XADD <stream> [MAXLEN ~ N] * field value ...: Redis stores the reading and answers
             # with the ID it gave it, <milliseconds>-<sequence> (`*` asks Redis to choose).
+            timing, sent_at = publisher.timing, time.monotonic()
             new_id = stream.add(reading, id=entry_id, maxlen=publisher.maxlen, approximate=publisher.approximate)
+            if timing:  # --metrics: how long Redis took to answer
+                timing(1, time.monotonic() - sent_at)
             return publisher.account([reading], [new_id])  # prints "message <id> sent"
         except publisher.connection.transient as exc:
             if not patient and not isinstance(exc, rex.BusyLoadingError):
                 raise  # down at start: say so now; restarting (LOADING): wait for it
-            publisher.connection.wait_until_back(publisher.stop, exc)
+            publisher.wait_until_back(exc)
         except rex.ResponseError as exc:
             unsure = False  # refused (full, or the slot moved): not stored
             if not patient:
@@ -127,9 +133,25 @@ def _entry_id(ctx, param, value: str | None) -> str | None:
     type=click.IntRange(min=1),
     help="WAIT's timeout, in ms.",
 )
+@config.metrics_option(":9101", "readings sent, not confirmed, send time, reconnects (with --count 0 or over 1)")
 @click.option("-q", "--quiet", is_flag=True, help="No line per reading; one summary at the end.")
+@click.pass_context
 def main(
-    sensor, redis_url, stream, shards, count, interval, maxlen, exact, entry_id, fields, wait_replicas, wait_ms, quiet
+    ctx,
+    sensor,
+    redis_url,
+    stream,
+    shards,
+    count,
+    interval,
+    maxlen,
+    exact,
+    entry_id,
+    fields,
+    wait_replicas,
+    wait_ms,
+    metrics,
+    quiet,
 ):
     """Publish random readings of SENSOR (temp, humidity) to the stream.
 
@@ -148,6 +170,11 @@ def main(
         raise click.UsageError("--id sets the ID of one reading; use it with --count 1")
     if exact and maxlen is None:
         raise click.UsageError("--exact goes with --maxlen")
+    if metrics and count == 1:  # one reading: nothing to watch (METRICS_ADDRESS of a deployment: ignored)
+        if ctx.get_parameter_source("metrics") != click.core.ParameterSource.ENVIRONMENT:
+            raise click.UsageError("--metrics is for a producer that runs on: give --count 0 (until Ctrl-C) or more")
+        metrics = None
+    listening = own_metrics.bind(metrics)  # before Redis: a bad --metrics is one line, exit 2
     # WAIT blocks on the server for up to --wait-timeout: the socket must wait as long, or more.
     stop, connection = Stop(), Connection(redis_url, read_timeout=wait_ms / 1000 if wait_replicas else 0)
     reading = partial(make_reading, sensor, fields)  # a new random reading each time it is called
@@ -160,8 +187,12 @@ def main(
             connection.check()  # fails fast, in one line, if Redis is down; notices a cluster
             # With --shards N the reading goes to its sensor's shard (stream_pubsub/shards.py).
             n = sharding.resolve(connection.db, stream, shards, where=connection.where)
-            key = sharding.keys(stream, n)[sharding.route(sensor, n)]
+            shard = sharding.route(sensor, n)
+            key = sharding.keys(stream, n)[shard]
             publisher = Publisher(connection, stream=key, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop, **more)
+            if listening:  # served from a thread from now on (stream_pubsub/producer_metrics.py)
+                shard = shard if n > 1 else None
+                ProducerMetrics(listening, publisher, stream=stream, shard=shard, db=connection.db)
             try:
                 publisher.begin()  # the stream's last ID: where to look if a reply is lost
                 if not bulk:

@@ -6,6 +6,7 @@
     ids.py           stream IDs (<milliseconds>-<sequence>): what one looks like, counting ranges
     reading.py       a sensor reading: making one, checking one
     publishing.py    adding readings: what Redis stored or refused, the pipelined bulk path
+    manual_ids.py    an entry ID given by hand (--id): what Redis would refuse, what looks like a mistake
     lost_replies.py  a reply lost with the connection: which readings Redis stored all the same
     settings.py      a consumer's settings, and every period derived from --claim-idle
     presence.py      one process per consumer name (CLIENT SETNAME / CLIENT LIST)
@@ -27,6 +28,9 @@
     telling.py       a line on stderr, or a UserError the scripts turn into their exit
     metric_names.py  the name of every Prometheus metric (admin.py metrics, --metrics), in one place
     metrics_http.py  serving metrics over HTTP on an ADDRESS (:9103), bound before anything else
+    own_metrics.py   what a script measures of itself for --metrics: histograms a batch at a time, serving
+    consumer_metrics.py  consumer.py --metrics: its counts, handler time, end-to-end latency, /livez, /readyz
+    producer_metrics.py  producer.py --metrics: readings sent, not confirmed, send time, reconnects
     local_server.py  a private Redis-compatible server (tests, demo, benchmark, `make redis`)
     local_cluster.py a private Redis Cluster on loopback (tests, demo, benchmark, `make cluster`)
     admin/           what admin.py's commands do (info, watch, pending, range, tail, dlq, trim, cleanup,

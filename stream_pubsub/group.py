@@ -96,10 +96,11 @@ def has_group(db, key: str, group: str) -> bool:
         return False
 
 
-def check_may_acknowledge(db, key: str, group: str) -> None:
-    """XACK of an ID that is pending nowhere: it changes nothing, and a user who may not acknowledge
-    (an ACL without +xack) learns it now, before anything is read, instead of after a first batch."""
-    db.xack(key, group, "0-0")
+def check_may_acknowledge(db, layout, group: str) -> None:
+    """XACK of an ID that is pending nowhere, on each shard: it changes nothing, and a user who may not
+    acknowledge (an ACL without +xack) learns it now, before anything is read, not after a first batch."""
+    for key, _, _ in layout:
+        db.xack(key, group, "0-0")
 
 
 def group_lost(exc: rex.ResponseError) -> bool:
@@ -130,6 +131,9 @@ class GroupStream:
     the round trip of the next read, in one script when there is fan-out: each entry's outputs are
     added by the XACK that removed it from the pending list, and only by it.
     """
+
+    # consumer.py --metrics sets it: called with (this shard, the IDs, their outputs) as their XACK goes out
+    acknowledging = None
 
     def __init__(self, connection, key: str, settings, *, dlq, fanout, say):
         self.db, self.key, self.connection, self.say = connection.db, key, connection, say
@@ -180,6 +184,8 @@ class GroupStream:
         """XACK what is done (with --fanout, the script that adds the outputs), and maybe the next read."""
         done, self.done, outputs, self.outputs = self.done, [], self.outputs, {}
         again, self.again = self.again, False
+        if self.acknowledging is not None and done:
+            self.acknowledging(self, done, outputs)
         self._said(self.ahead.send, (done, outputs), read, again=again)
 
     def acknowledge(self) -> None:
@@ -281,6 +287,11 @@ class GroupStream:
     def holds_pending(self) -> bool:
         """True while we have anything on the group's pending list of this stream."""
         return bool(self.entries.pending(consumer=self.consumer, count=1))
+
+    def recreate(self) -> bool:
+        """XGROUP CREATE ... 0 MKSTREAM: the group is gone (FLUSHALL, DEL, eviction); from the start of
+        what the stream holds now. False if it was there all the same (a cluster's slot had only moved)."""
+        return ensure_group(self.db, self.key, self.group, "0")
 
     def forget(self) -> None:
         """The group is gone: what we held means nothing now (an XACK would do nothing)."""

@@ -32,8 +32,6 @@ from .telling import UserError, say
 
 BATCH = 1000  # readings per pipelined round trip when sending without --interval
 MOVED = (rex.AskError, rex.TryAgainError, rex.ClusterDownError)  # a cluster's slot is elsewhere, or moving
-MAX_ID_PART = 2**64 - 1  # each half of an ID, <milliseconds>-<sequence>, is an unsigned 64-bit number
-DAY_MS = 86_400_000
 
 
 class Stopped(UserError):
@@ -69,6 +67,8 @@ class Publisher:
         self.readable = True  # False: this user may not read the stream (only +xadd), so cannot look
         self.unchecked = 0  # sent again without a look (not readable): may be stored twice
         self.full_since = None  # when Redis last began to answer OOM
+        self.reconnects = 0  # times Redis went away and came back (producer.py --metrics reads it)
+        self.timing = None  # producer.py --metrics: timing(readings, seconds) after each XADD or batch answered
         self.full_for = 0.0  # seconds it was full before that
         self.said_full = self.said_room = False
 
@@ -141,6 +141,11 @@ class Publisher:
             else f" within {self.wait_ms} ms (only {replicas} had {'it' if one else 'them'})"
         )
         self.say(f"{which} stored but not confirmed by {n} replica{'s' * (n != 1)}{why}; not counted as sent")
+
+    def wait_until_back(self, exc: Exception) -> None:
+        """Redis went away: say so once, and wait until it answers again (Ctrl-C ends the wait)."""
+        self.reconnects += 1
+        self.connection.wait_until_back(self.stop, exc)
 
     def wait_if_full(self, exc: Exception) -> None:
         """Redis at maxmemory refuses writes with OOM: wait and retry, saying so once a run; Ctrl-C
@@ -260,11 +265,14 @@ class Publisher:
                     if conn is None:
                         pool = self.connection.pool_for(self.stream)  # on a cluster: its master now
                         conn = pool.get_connection()
-                    written = True
+                    written, timing = True, self.timing
+                    sent_at = time.monotonic() if timing else 0.0
                     conn.send_packed_command([packed, *wait])
                     if upcoming is None:  # make the next batch while Redis works on this one
                         upcoming = next(batches, ([], b""))
                     read_replies(conn, len(readings) + len(wait), replies)
+                    if timing:  # each reading of the batch waited this long for its answer
+                        timing(len(readings), time.monotonic() - sent_at)
                 except self.connection.transient as exc:
                     if conn is not None:
                         conn.disconnect()
@@ -284,7 +292,7 @@ class Publisher:
                         packed = self.packed(readings)
                     if self.progress:
                         self.progress.clear()
-                    self.connection.wait_until_back(self.stop, exc)
+                    self.wait_until_back(exc)
                     if self.stop:
                         raise self.stopped("unreachable", unknown=len(unsure))
                     continue
@@ -357,43 +365,3 @@ class Progress:
             sys.stderr.write("\r" + " " * self.width + "\r")
             sys.stderr.flush()
             self.width = 0
-
-
-def id_refused(entry_id: str) -> str | None:
-    """Why a manual ID (`<ms>-<seq>`, `<ms>-*` or `<ms>`) cannot be used, or None.
-
-    A number over 2**64-1 is no ID. An ID in the last millisecond there is, or with the last
-    sequence, leaves no room after it: Redis gives every later entry a greater ID, and with
-    18446744073709551615-18446744073709551615 in it the stream takes no entry ever again.
-    """
-    ms, _, seq = entry_id.partition("-")
-    for part in (ms, seq):
-        if part.isdigit() and int(part) > MAX_ID_PART:
-            return f"{part} is over {MAX_ID_PART}, the largest number an ID can hold"
-    if int(ms) == MAX_ID_PART:
-        return f"{ms} is the last millisecond an ID can have: no later entry could be added but in that millisecond"
-    if seq.isdigit() and int(seq) == MAX_ID_PART:
-        return f"{seq} is the largest sequence there is: no later entry could be added in millisecond {ms}"
-    return None
-
-
-def id_warning(entry_id: str) -> str | None:
-    """A sentence when a manual ID lies more than a day ahead of this machine's clock."""
-    ahead = int(entry_id.partition("-")[0]) - time.time() * 1000
-    if ahead <= DAY_MS:
-        return None
-    return (
-        f"warning: ID {entry_id} is {ahead / DAY_MS:,.0f} days in the future: every later entry will get an ID after it"
-    )
-
-
-def id_error(text: str, entry_id: str) -> str | None:
-    """What Redis's refusal of a manual ID means, in the user's words (None: another error)."""
-    if "equal or smaller" in text:
-        return (
-            f"ID {entry_id} is not greater than the last ID in the stream; "
-            "a manual ID must be greater than every ID before it"
-        )
-    if "greater than 0-0" in text:
-        return "ID 0-0 is not allowed; the smallest ID is 0-1"
-    return None

@@ -60,6 +60,11 @@ class Retries:
         """Seconds until the next retry (None: none waits)."""
         return max(0.0, min(w.due for w in self.waiting.values()) - time.monotonic()) if self.waiting else None
 
+    def block_ms(self, block_ms: int) -> int:
+        """How long a blocking read may wait: --block, or less when a retry is due before it ends."""
+        until = self.until()
+        return block_ms if until is None else max(1, min(block_ms, int(until * 1000)))
+
     def ids(self, shard) -> list[bytes]:
         """Every entry of this shard that waits (failed, or held back): kept fresh while it waits."""
         return [i for w in self.waiting.values() if w.shard is shard for i in (w.entry_id, *(e for e, _ in w.held))]

@@ -20,6 +20,8 @@ CONSUMER = {
     "ours_startup_s",
     "handler_wall_per_s",
     "handler_wall_s",
+    "metrics_wall_per_s",
+    "metrics_wall_s",
     "faststream_batch_per_s",
     "reads_only_per_s",
 }
@@ -74,12 +76,14 @@ RATIOS = {
 PAIRED = {
     "consumer_wall_vs_reads_only": ("ours", "ceiling"),
     "handler_vs_consumer_wall": ("handler", "ours"),
+    "metrics_vs_consumer_wall": ("metrics", "ours"),
     "consumer_wall_vs_tutorial": ("ours", "tutorial"),
 }
 # the issue's targets, as the table and the JSON must state them
 ISSUE_TARGETS = {
     "consumer: consumer.py wall clock vs reads-only ceiling": ">= 0.45",
     "consumer: no-op --handler vs default path": ">= 0.8",
+    "consumer: --metrics on vs off": ">= 0.9",
     "cluster: producer, 3 masters / 12 shards vs single node": ">= 0.7",
     "cluster: consumer, 3 masters / 12 shards vs single node": ">= 0.7",
 }
@@ -105,6 +109,7 @@ def test_quick_bench_writes_well_formed_results(quick):
     for row in ("ceiling: XREADGROUP COUNT 500 NOACK", "consumer.py GROUP c1 --start-from 0 --burst -q, wall clock"):
         assert row in done.stdout
     assert "--handler noop:process" in done.stdout and "default path" in done.stdout
+    assert "same + --metrics (served, not scraped), wall clock" in done.stdout
     for row in CLUSTER_ROWS:
         assert row in done.stdout, row
     for row in ("bare ThreadPoolExecutor(32).map", "consumer.py --concurrency 32", "consumer.py --concurrency 100"):
@@ -163,6 +168,7 @@ def test_quick_bench_writes_well_formed_results(quick):
     rates = {
         "ours": [n / wall for wall in runs["consumer_wall_s"]],
         "handler": [n / wall for wall in runs["handler_wall_s"]],
+        "metrics": [n / wall for wall in runs["metrics_wall_s"]],
         "ceiling": runs["reads_only_per_s"],
         "tutorial": runs["consumer_tutorial_per_s"],
     }
@@ -188,7 +194,7 @@ def test_quick_bench_writes_well_formed_results(quick):
             continue
         op, limit = target["target"].split()
         assert met == (measured >= float(limit) if op == ">=" else measured <= float(limit)), target
-    assert len(results["targets"]) == 14
+    assert len(results["targets"]) == 15
 
     for key, values in results["runs"].items():
         assert all(v > 0 for v in values), key

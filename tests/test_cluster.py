@@ -8,6 +8,7 @@ binaries; tests that kill, freeze or reshard form a cluster of their own.
 from __future__ import annotations
 
 import collections
+import re
 import time
 
 import pytest

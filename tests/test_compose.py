@@ -40,7 +40,9 @@ def load(path: Path | None = None) -> dict:
 
 
 def dump(data: dict, path: Path) -> Path:
-    YAML(typ="safe").dump(data, path)
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False  # (ruamel's own parser refuses `{METRICS_ADDRESS: :9102}`, its flow style)
+    yaml.dump(data, path)
     return path
 
 
@@ -443,4 +445,25 @@ def test_readme_compose_commands_name_real_services_and_scripts(monkeypatch):
 def test_producer_and_consumer_share_one_image_and_one_stream():
     services = load()["services"]
     shared = ("build", "image", "environment", "depends_on", "restart")
-    assert {key: services["producer"][key] for key in shared} == {key: services["consumer"][key] for key in shared}
+
+    def settings(name):  # each serves its metrics on a port of its own (test_the_scripts_serve_their_metrics...)
+        service = {key: services[name][key] for key in shared}
+        return {**service, "environment": {k: v for k, v in service["environment"].items() if k != "METRICS_ADDRESS"}}
+
+    assert settings("producer") == settings("consumer")
+
+
+def test_the_scripts_serve_their_metrics_where_prometheus_scrapes_them(monkeypatch):
+    """METRICS_ADDRESS of each script's service is the port monitoring/prometheus.yml scrapes it on,
+    and the script takes it (the producer runs on: --count 0), so Prometheus's targets are up."""
+    services = load()["services"]
+    prometheus = load(ROOT / "monitoring" / "prometheus.yml")
+    ports = {job["job_name"]: job["dns_sd_configs"][0]["port"] for job in prometheus["scrape_configs"][1:]}
+    for name, job in (("producer", "stream-pubsub-producers"), ("consumer", "stream-pubsub-consumers")):
+        service = services[name]
+        assert service["environment"]["METRICS_ADDRESS"] == f":{ports[job]}", name
+        program, script, *args = container_argv(service)
+        ctx = click_context(script, args, service["environment"], monkeypatch)
+        assert ctx.params["metrics"] == f":{ports[job]}", name
+        assert name == "consumer" or ctx.params["count"] == 0
+    assert "METRICS_ADDRESS" not in services["admin-metrics"]["environment"]

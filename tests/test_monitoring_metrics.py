@@ -7,6 +7,7 @@ once or served on /metrics and read afresh at every scrape; it never writes to R
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import urllib.error
@@ -14,7 +15,7 @@ import urllib.request
 
 import pytest
 import redis
-from conftest import run, spawn, stop, wait_for
+from conftest import ROOT, run, spawn, stop, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from redis.cluster import RedisCluster
 from test_admin import readme_state
@@ -160,6 +161,35 @@ def test_the_readme_example_says_what_admin_py_info_says(server, r):
             who = {**labels, "consumer": consumer["name"]}
             assert value(found, "redis_stream_group_consumer_messages_pending", **who) == consumer["pending"]
     assert [g["trimmed_unread"] for g in doc["groups"]] == [2, 0]  # audit lost 2, group1 nothing
+
+
+def readme_metrics() -> list[str]:
+    """The lines the README's "Watch it from Prometheus" shows `admin.py metrics` print."""
+    readme = (ROOT / "README.md").read_text()
+    chapter = readme.split("\n## Watch it from Prometheus\n")[1].split("\n## ")[0]
+    (block,) = re.findall(r"```\n\$ python admin\.py metrics \| grep -v '\^#'\n(.*?)```", chapter, re.S)
+    return block.splitlines()
+
+
+def as_shown(line: str) -> str:
+    """A line with what changes from run to run made uniform: the times (IDs, ages, idle times) and
+    the server's port; every other number (lengths, lags, counts) stays as it is."""
+    line = re.sub(r'node="[^"]*"', 'node="HOST:PORT"', line)
+    if re.match(r"\w+(_id|_seconds)\{", line):
+        line = re.sub(r" \S+$", " N", line)
+    return line
+
+
+def test_the_readme_shows_what_admin_py_metrics_prints(server, r):
+    readme_state(r)
+    got = run("admin.py", "metrics", url=server.url)
+    assert got.returncode == 0, got.stderr
+    printed = [line for line in got.stdout.splitlines() if not line.startswith("#")]
+    inactive = [line for line in printed if "_inactive_seconds{" in line]  # Valkey and Redis 7.2+; shown: 7.0
+    assert len(inactive) == (2 if "inactive" in r.xinfo_consumers(S, "group1")[0] else 0)
+    shown = readme_metrics()
+    assert [as_shown(line) for line in printed if line not in inactive] == [as_shown(line) for line in shown]
+    assert as_shown('redis_stream_group_lag{db="db0",group="audit",stream="app:event"} 8.0') in map(as_shown, shown)
 
 
 def test_several_streams_and_patterns(server, r):

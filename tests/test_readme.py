@@ -186,7 +186,13 @@ class Walkthrough:
 
 
 @pytest.mark.parametrize(
-    "title", ["Following the tutorial", "What happens when things go wrong", "Your own processing"]
+    "title",
+    [
+        "Following the tutorial",
+        "What happens when things go wrong",
+        "Your own processing",
+        "Watch it from Prometheus",
+    ],
 )
 def test_readme_walkthrough(title, own_server, tmp_path):
     walk_steps = steps(section(title))

@@ -19,10 +19,11 @@ What is measured:
              to exit), paired with the reads-only ceiling (XREADGROUP COUNT 500 NOACK in a Python
              process of its own, redis-py's usual replies, no processing, no XACK, timed inside it
              from the first read) and with the same command plus `--handler noop:process` (a
-             handler that does nothing): each run of ours sits between its two partners, and the
-             ceiling and handler ratios are medians of per-pair ratios. Also the tutorial's loop
-             (read COUNT 1, one XACK per message), paired by round, and FastStream's StreamSub in
-             batch mode (if installed: pip install -r requirements-bench.txt)
+             handler that does nothing), and with `--metrics 127.0.0.1:PORT` (its metrics served
+             from a thread; nobody scrapes them): each run of ours sits next to its partners, and
+             the ceiling, handler and metrics ratios are medians of per-pair ratios. Also the
+             tutorial's loop (read COUNT 1, one XACK per message), paired by round, and
+             FastStream's StreamSub in batch mode (if installed: pip install -r requirements-bench.txt)
   latency    1,000 readings/s into a running `consumer.py GROUP CONSUMER` (defaults, its output
              read as it arrives): the time a line arrives minus the milliseconds in its entry ID
   start-up   the wall time of one `python producer.py sensor1`
@@ -132,6 +133,7 @@ def main(quick, size, runs, server_name, json_path):
             "consumer_wall_s",
             "consumer_idle_s",
             "handler_wall_s",
+            "metrics_wall_s",
             "faststream_batch_per_s",
             "reads_only_per_s",
             "latency_p50_ms",

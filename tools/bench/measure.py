@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from stream_pubsub.local_server import LocalServer
+from stream_pubsub.local_server import LocalServer, free_port
 from stream_pubsub.reading import make_reading
 
 from .ours import fill, group_state, run_script, spawn_script
@@ -56,9 +56,10 @@ def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
     """Each contender reads the same prefilled entries through a group of its own, created at 0.
 
     A group is destroyed after its run, so every contender finds the stream with one group on it.
-    Our default path runs between the reads-only ceiling and the do-nothing handler, in an order
-    that flips every round (ceiling, ours, handler; then handler, ours, ceiling), so each run of
-    ours has both of its pair's partners next to it; report.py takes the ratios pair by pair.
+    Our default path runs between the reads-only ceiling and the same command with --metrics (then
+    the do-nothing handler), in an order that flips every round (ceiling, ours, metrics, handler;
+    then handler, metrics, ours, ceiling), so each run of ours has its pairs' partners next to it;
+    report.py takes the ratios pair by pair.
     """
     n = sizes.consumer_entries
     say(f"consumer: filling the stream with {n:,} readings")
@@ -69,13 +70,17 @@ def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
         contenders = {
             "ceiling": lambda: runs["reads_only_per_s"].append(ceiling_run(server, client, n)),
             "ours": lambda: runs["consumer_wall_s"].append(consumer_run(server, client, "ours", n)),
+            # --metrics on a port of its own, served from a thread while it reads (nobody scrapes it)
+            "metrics": lambda: runs["metrics_wall_s"].append(
+                consumer_run(server, client, "metrics", n, "--metrics", f"127.0.0.1:{free_port()}")
+            ),
             "handler": lambda: runs["handler_wall_s"].append(
                 consumer_run(server, client, "handler", n, "--handler", NOOP_HANDLER, env=handler_env)
             ),
         }
         for i in range(sizes.runs):
             say(f"consumer, run {i + 1} of {sizes.runs}")
-            for name in ("ceiling", "ours", "handler")[:: 1 if i % 2 == 0 else -1]:
+            for name in ("ceiling", "ours", "metrics", "handler")[:: 1 if i % 2 == 0 else -1]:
                 contenders[name]()
 
             # the tutorial ratio's partner, in the same round (it reads fewer entries: it is slow)
@@ -92,7 +97,9 @@ def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
                 runs["faststream_batch_per_s"].append(faststream_consumer(server.url, "faststream", n, timeout=120))
                 client.xgroup_destroy(STREAM, "faststream")
     client.delete(STREAM)
-    wall, idle, handler = (median(runs[k]) for k in ("consumer_wall_s", "consumer_idle_s", "handler_wall_s"))
+    wall, idle, handler, metrics = (
+        median(runs[k]) for k in ("consumer_wall_s", "consumer_idle_s", "handler_wall_s", "metrics_wall_s")
+    )
     return {
         "entries": n,
         "tutorial_per_s": median(runs["consumer_tutorial_per_s"]),
@@ -102,6 +109,8 @@ def measure_consumer(server: LocalServer, client: redis.Redis, sizes: Sizes, run
         "ours_startup_s": idle,
         "handler_wall_per_s": n / handler,
         "handler_wall_s": handler,
+        "metrics_wall_per_s": n / metrics,
+        "metrics_wall_s": metrics,
         "faststream_batch_per_s": median(runs["faststream_batch_per_s"]) if have_faststream else None,
         "reads_only_per_s": median(runs["reads_only_per_s"]),
     }
