@@ -110,7 +110,18 @@ class Walkthrough:
         if words[1] == "consumer.py":
             stream = words[words.index("--stream") + 1] if "--stream" in words else "app:event"
             return self.reading(words[2], words[3], stream, since)
-        return words[1] != "producer.py" or bool(log.read_text())
+        if words[1] != "producer.py" or log.read_text():
+            return True
+        if "-q" in words or "--quiet" in words:  # a quiet producer says nothing until it ends: look in Redis
+            stream = words[words.index("--stream") + 1] if "--stream" in words else "app:event"
+            launched_ms = (time.time() - (time.monotonic() - since)) * 1000
+            db = self.client()
+            try:
+                newest = db.xrevrange(stream, count=1)
+            finally:
+                db.close()
+            return bool(newest) and int(newest[0][0].split(b"-")[0]) >= launched_ms  # an entry since it began
+        return False
 
     def run(self, command: str, shown: list[str]) -> None:
         if command.startswith((". .venv/bin/activate", "export REDIS_URL=")):
