@@ -216,7 +216,8 @@ def process(message_id, message):
 
 
 @pytest.mark.slow
-def test_fanout_outputs_appear_exactly_once_while_consumers_are_killed(r, server, tmp_path):
+@pytest.mark.parametrize("concurrency", [1, 16])
+def test_fanout_outputs_appear_exactly_once_while_consumers_are_killed(r, server, tmp_path, concurrency):
     env = {**handlers(tmp_path, fan=FANOUT), "DELAY": "0.003"}
     sensors = [f"sensor{i}" for i in range(1, 6)]
     for sensor in sensors:
@@ -243,6 +244,8 @@ def test_fanout_outputs_appear_exactly_once_while_consumers_are_killed(r, server
         200,
         "--stats-interval",
         0,
+        "--concurrency",
+        concurrency,
     )
     logs = []
 

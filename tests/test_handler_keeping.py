@@ -37,12 +37,15 @@ def max_idle_while(r, busy, timeout: float = 30) -> int:
 
 
 @pytest.mark.slow
-def test_a_slow_handler_keeps_its_entries_and_nobody_claims_them(r, server, tmp_path):
-    """1.5 s per entry, --claim-idle 1000: without the keeper each entry would be claimed in hand."""
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_slow_handler_keeps_its_entries_and_nobody_claims_them(r, server, tmp_path, concurrency):
+    """1.5 s per entry, --claim-idle 1000: without the keeper each entry would be claimed in hand (with
+    --concurrency 4, several in the handler at once, no order: every one of them in hand)."""
     env = {**handlers(tmp_path, slow=SLOW), "SLOW": "1.5"}
     ids = add(r, 8)
     r.xgroup_create(STREAM, GROUP, id="0")
     args = ("--handler", "slow:process", "--claim-idle", 1000, "--count", 2, "--block", 200, "--stats-interval", 0)
+    args += ("--concurrency", concurrency, "--order-by", "")
 
     a = spawn("consumer.py", GROUP, "A", *args, url=server.url, env={**env, "WHO": "A"})
     b = spawn("consumer.py", GROUP, "B", *args, url=server.url, env={**env, "WHO": "B"})
