@@ -97,10 +97,13 @@ def test_a_handler_holding_the_gil_past_claim_idle_has_its_entries_claimed_but_o
     env = handlers(tmp_path, app=GIL_HOG)
     ids = add(r, 200)
     r.xgroup_create(STREAM, GROUP, id="0")
-    args = ("--count", 20, "--claim-idle", 100, "--handler", "app:process", "--fanout", "app:out", "--burst")
-    both = [consumer(server, env, name, *args) for name in ("c1", "c2")]
-    for process in both:
-        _, err = process.communicate(timeout=TIMEOUT)
+    args = ("--claim-idle", 100, "--block", 100, "--handler", "app:process", "--fanout", "app:out")
+    c1 = consumer(server, env, "c1", "--count", 200, *args)  # takes the whole backlog in hand at once
+    wait_for(lambda: group_info(r)["last-delivered-id"].decode() == ids[-1], what="all 200 delivered to c1")
+    c2 = consumer(server, env, "c2", *args)  # everything is delivered: c2 can only claim
+    wait_for(lambda: sum(outputs(r).values()) == 200 and not group_info(r)["pending"], timeout=TIMEOUT, what="done")
+    for process in (c1, c2):
+        _, err = stop(process)
         assert process.returncode == 0, err
         assert "Traceback" not in err
     calls = Counter(line[0] for line in journal(tmp_path))
