@@ -186,6 +186,11 @@ def not_empty(ctx, param, value: str | None) -> str | None:
     """Click callback: a name (sensor, group, consumer, stream) must not be blank, and must be UTF-8 text."""
     if value is not None and not value.strip():
         raise click.BadParameter("must not be empty")
+    return utf8(ctx, param, value)
+
+
+def utf8(ctx, param, value: str | None) -> str | None:
+    """Click callback: text from the command line or the environment must be UTF-8 (it goes to Redis so)."""
     if value is not None and any("\ud800" <= c <= "\udfff" for c in value):  # bytes Python could not decode
         raise click.BadParameter("is not valid UTF-8")
     return value

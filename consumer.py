@@ -286,6 +286,7 @@ class Consumer:
 @click.option(
     "--fanout",
     metavar="STREAM",
+    callback=config.not_empty,
     help="Add what the handler returns (a dict, or a list of them) to STREAM, in the same step as the XACK: "
     "each entry's outputs exactly once.",
 )
@@ -300,6 +301,7 @@ class Consumer:
 @click.option(
     "--order-by",
     default="sensor_id",
+    callback=config.utf8,
     show_default=True,
     metavar="FIELD",
     help="Entries with the same value of FIELD (a sensor's readings) never run at once, and run in stream "

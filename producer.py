@@ -20,12 +20,13 @@ from walrus.containers import Stream
 
 from stream_pubsub import own_metrics
 from stream_pubsub import shards as sharding
-from stream_pubsub.connection import Connection
+from stream_pubsub.connection import Connection, eviction_risk
 from stream_pubsub.manual_ids import id_error, id_refused, id_warning
 from stream_pubsub.producer_metrics import ProducerMetrics
 from stream_pubsub.publishing import Publisher, Stopped
 from stream_pubsub.reading import make_reading
 from stream_pubsub.stopping import Stop, StopNow
+from stream_pubsub.telling import say
 
 # An explicit ID: <milliseconds>-<sequence>, <milliseconds> alone, or <milliseconds>-* (Redis 7+).
 ID_PATTERN = re.compile(r"^\d+(-(\d+|\*))?$")
@@ -68,6 +69,8 @@ def _fields(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
     pairs = [value.partition("=") for value in values]
     if any(not name or not sep for name, sep, _ in pairs):
         raise click.BadParameter("use NAME=VALUE, like temp=hot")
+    for value in values:
+        config.not_empty(ctx, param, value)  # (text that is not UTF-8 is refused, in one line)
     return {name: value for name, _, value in pairs}
 
 
@@ -189,6 +192,8 @@ def main(
             n = sharding.resolve(connection.db, stream, shards, where=connection.where)
             shard = sharding.route(sensor, n)
             key = sharding.keys(stream, n)[shard]
+            if risk := eviction_risk(connection.db, [key]):  # a full Redis that evicts could delete the stream
+                say(risk)
             publisher = Publisher(connection, stream=key, maxlen=maxlen, exact=exact, quiet=quiet, stop=stop, **more)
             if listening:  # served from a thread from now on (stream_pubsub/producer_metrics.py)
                 shard = shard if n > 1 else None

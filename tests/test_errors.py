@@ -288,6 +288,9 @@ def run_with_bytes(script: str, *args: str | bytes, url: str, env: dict | None =
         ("admin.py", ["pending", b"group\xff"], "GROUP"),
         ("admin.py", ["pending", "group1", "--consumer", b"c\xff"], "--consumer"),
         ("admin.py", ["info", "--stream", b"app\xff"], "--stream"),
+        ("producer.py", ["sensor1", "--field", b"temp=h\xf4t"], "--field"),
+        ("consumer.py", ["group1", "c1", "--burst", "--fanout", b"out\xff"], "--fanout"),
+        ("consumer.py", ["group1", "c1", "--burst", "--order-by", b"sens\xf6r"], "--order-by"),
     ],
 )
 def test_a_name_that_is_not_utf8_is_refused(r, server, name, args, what):

@@ -64,3 +64,13 @@ def test_a_group_lost_to_eviction_is_said_to_be_eviction(own_server, tmp_path):
     assert lost.startswith(f"c1: GROUP LOST: {GROUP} on {STREAM} no longer existed (Redis evicted ")
     assert "keys meanwhile); recreated it" in lost
     assert err.splitlines()[0] == WARNING.format(policy="allkeys-random")
+
+
+def test_the_producer_warns_too(own_server):
+    srv = own_server("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-random")
+
+    done = run("producer.py", "sensor1", url=srv.url)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [WARNING.format(policy="allkeys-random")]
+    assert done.stdout.startswith("message ")  # warned, and sent all the same
