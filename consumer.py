@@ -34,9 +34,9 @@ class Consumer:
         self.connection, self.db, self.settings, self.stop = connection, connection.db, settings, stop
         self.metrics = metrics
         self.status = StatusLine(settings.name, settings.stats_interval)
-        self.counts, fanout, describe = self.status.counts, bool(layout.fanout), connection.describe
-        self.processor = Processor(
-            handler, settings, fanout=fanout, counts=self.counts, say=self.warn, describe=describe, stop=stop
+        self.counts, fanout = self.status.counts, bool(layout.fanout)
+        self.processor = Processor(  # (with --metrics, it times the handler)
+            handler, settings, fanout=fanout, counts=self.counts, say=self.warn, stop=stop, metrics=metrics
         )
         self.retries = self.processor.retries  # failures this consumer retries itself (--retry-delays)
         # keeps slow work from being claimed, and lets hung work go (stream_pubsub/keeping.py)
@@ -361,7 +361,6 @@ def main(ctx, group, consumer, redis_url, stream, shards, start_from, dlq, handl
     # served from a thread from now on; a bad --metrics is one line and exit 2, before Redis is asked
     metrics = ConsumerMetrics.serving(address, settings, stream=stream, url=redis_url)
     process = handlers.load(handler) if handler else handlers.print_readings(quiet=quiet)
-    process = metrics.timed(process) if metrics else process  # the handler timed, only with --metrics
     stop, started, me, presence = Stop(), time.monotonic(), None, None
     connection = Connection(redis_url, read_timeout=settings.block_ms / 1000)
     explicit = ctx.get_parameter_source("start_from") != click.core.ParameterSource.DEFAULT

@@ -9,8 +9,9 @@ Nothing of this runs per entry without --metrics. The counts are the consumer's 
 stream_pubsub/status.py), read at each scrape. What only --metrics measures is measured where
 it costs least:
 
-    handler time        the handler is wrapped (`timed`) only with --metrics: two clock readings
-                        and an append per entry, folded into the histogram a batch at a time
+    handler time        timed only with --metrics (HandlerTiming): two clock readings and an
+                        append per call, folded into the histogram a batch at a time; a fast
+                        handler's calls are timed one batch in 8
     end-to-end latency  from each entry's ID (the milliseconds at which Redis added it) to the
                         moment its XACK goes out (GroupStream.send calls `acknowledging`): the
                         definition `make bench` uses (tools/bench/measure.py)
@@ -37,7 +38,7 @@ from .running import is_async
 LOOP_MARGIN = 2 * SOCKET_TIMEOUT
 
 
-FAST, SAMPLE = 20e-6, 8  # a handler call under 20 µs: time one call in 8 (see ConsumerMetrics.timed)
+FAST, SAMPLE = 20e-6, 8  # a handler whose calls take under 20 µs: one batch in 8 timed (see HandlerTiming)
 
 
 class ConsumerMetrics:
@@ -58,7 +59,7 @@ class ConsumerMetrics:
         self.server: dict[str, str] | None = None  # INFO server: what it runs against
         self.bound = settings.block_ms / 1000 + LOOP_MARGIN
         self.handler_times: list[float] = []  # seconds per handler call, not in the histogram yet
-        self.untimed = [0, 0.0]  # calls of a fast handler not timed since the last fold, and its last time
+        self.untimed = [0, 0.0]  # calls of a fast handler not timed since the last fold, and their time each
         self.folding = threading.Lock()
         self.handler_seconds = Histogram(names.HANDLER_SECONDS.buckets)
         self.deliveries = Histogram(names.DELIVERIES.buckets)
@@ -69,43 +70,9 @@ class ConsumerMetrics:
         serve(server, self, {"/livez": self.livez, "/readyz": self.readyz})
 
     # -- what the consumer calls ----------------------------------------------------------------
-    def timed(self, handler):
-        """The handler, timed: each call's seconds, for the histogram (what it raises goes on as it was).
-        Only the consumer's thread runs a plain handler one call at a time; with --concurrency a call
-        skipped or sampled by another thread is off by one at most, which the histogram can bear."""
-        took, clock = self.handler_times.append, time.perf_counter
-        if is_async(handler):  # (an `async def` stays one, so that it runs on the event loop)
-
-            @wraps(handler)
-            async def timed_coroutine(message_id, message):
-                started = clock()
-                try:
-                    return await handler(message_id, message)
-                finally:
-                    took(clock() - started)
-
-            return timed_coroutine
-
-        skip, untimed = [0], self.untimed
-
-        @wraps(handler)
-        def timed_handler(message_id, message):
-            # A fast handler (a call under FAST seconds) is timed one call in SAMPLE, the calls between
-            # counted with the last time taken: two clock readings a call would cost it a tenth of its speed.
-            if skip[0]:
-                skip[0] -= 1
-                untimed[0] += 1
-                return handler(message_id, message)
-            started = clock()
-            try:
-                return handler(message_id, message)
-            finally:
-                seconds = clock() - started
-                took(seconds)
-                if seconds < FAST:
-                    skip[0], untimed[1] = SAMPLE - 1, seconds
-
-        return timed_handler
+    def timing(self, handler) -> HandlerTiming:
+        """The handler's time per call, for the histogram (see HandlerTiming)."""
+        return HandlerTiming(handler, self)
 
     def watch(self, consumer) -> None:
         """Count what the consumer does (its group exists now), and observe each XACK of its shards:
@@ -146,10 +113,11 @@ class ConsumerMetrics:
             n = len(times)
             taken = times[:n]
             del times[:n]  # a time appended meanwhile stays for the next fold
-            skipped, untimed[0] = untimed[0], 0  # (the calls a fast handler made untimed: at its last time)
-            taken += [untimed[1]] * skipped
+            skipped, untimed[0] = untimed[0], 0  # (the calls a fast handler made untimed: at its mean time)
         if taken:
             self.handler_seconds.observe_many(taken)
+        if skipped:
+            self.handler_seconds.observe(untimed[1], skipped)
 
     # -- /livez and /readyz ---------------------------------------------------------------------
     def liveness(self) -> tuple[bool, str]:
@@ -227,6 +195,72 @@ class ConsumerMetrics:
         yield gauge(names.LAST_LOOP, me, time.time() - (time.monotonic() - status.turned))
         if self.last_ack is not None:
             yield gauge(names.LAST_ACK, me, self.last_ack)
+
+
+class HandlerTiming:
+    """The handler's seconds per call, for the histogram; what it raises goes on as it was.
+
+    `timed` is the handler, each call timed: what the handler runs as with --concurrency, or an
+    `async def` (it stays one, so that it runs on the event loop). The one-at-a-time loop
+    (stream_pubsub/processing.py) asks `for_batch` which to call for each batch: a fast handler
+    (every call of a timed batch under FAST) is timed one batch in SAMPLE, and the calls of the
+    batches between are counted at the mean time of the last timed batch: a call through a wrapper
+    and two clock readings cost such a handler a tenth of its speed (`make bench`, --metrics).
+    """
+
+    def __init__(self, handler, metrics: ConsumerMetrics):
+        self.handler, self.metrics = handler, metrics
+        self.skip = 0  # batches still to run untimed
+        self.batch = [0, 0.0, 0.0]  # the timed batch's calls, their seconds in all, the slowest call's
+        took, clock, batch = metrics.handler_times.append, time.perf_counter, self.batch
+        if is_async(handler):
+
+            @wraps(handler)
+            async def timed_coroutine(message_id, message):
+                started = clock()
+                try:
+                    return await handler(message_id, message)
+                finally:
+                    took(clock() - started)
+
+            self.timed = timed_coroutine
+            return
+
+        @wraps(handler)
+        def timed_handler(message_id, message):
+            started = clock()
+            try:
+                return handler(message_id, message)
+            finally:
+                seconds = clock() - started
+                took(seconds)
+                batch[0] += 1
+                batch[1] += seconds
+                if seconds > batch[2]:
+                    batch[2] = seconds
+
+        self.timed = timed_handler
+
+    def for_batch(self):
+        """The handler to call for each entry of the next batch: timed, or not (a fast handler's)."""
+        if self.skip:
+            self.skip -= 1
+            return self.handler
+        self.batch[:] = 0, 0.0, 0.0
+        return self.timed
+
+    def batch_done(self, used, calls: int) -> None:
+        """After a batch whose entries `used` (from for_batch) was called for, `calls` times."""
+        calls_timed, seconds, slowest = self.batch
+        untimed = self.metrics.untimed
+        if used is self.timed:
+            if calls_timed and slowest < FAST:  # fast: the next SAMPLE - 1 batches untimed, at this mean
+                self.skip = SAMPLE - 1
+                with self.metrics.folding:
+                    untimed[1] = seconds / calls_timed
+            return
+        with self.metrics.folding:  # (a scrape folds them into the histogram meanwhile)
+            untimed[0] += calls
 
 
 def _http(ok: bool, text: str) -> tuple[str, str]:

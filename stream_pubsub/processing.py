@@ -33,10 +33,12 @@ class HandlerMisuse(UsageError):
 
 
 class Processor:
-    def __init__(self, handler, settings, *, fanout: bool, counts, say, describe, stop=None):
+    def __init__(self, handler, settings, *, fanout: bool, counts, say, stop=None, metrics=None):
+        """metrics: with --metrics, stream_pubsub/consumer_metrics.py; it times the handler (HandlerTiming)."""
         self.handler, self.group, self.consumer = handler, settings.group, settings.name
+        self.timing = timing = metrics.timing(handler) if metrics else None
         self.max_deliveries, self.fail_rate, self.fanout = settings.max_deliveries, settings.fail_rate, fanout
-        self.counts, self.say, self.describe, self.stop = counts, say, describe, stop
+        self.counts, self.say, self.stop = counts, say, stop
         self.last_error: dict[bytes, str] = {}  # why an entry still pending here failed
         self.exit_code: int | None = None  # the handler exited (sys.exit, out of memory): stop with this
         self.retries = Retries(settings.retry_delays)
@@ -44,7 +46,10 @@ class Processor:
         if settings.concurrency > 1 or self.retries or is_async(handler):
             retrying = bool(self.retries)
             self.running = Running(
-                handler, concurrency=settings.concurrency, order_by=settings.order_by, retrying=retrying
+                handler if timing is None else timing.timed,
+                concurrency=settings.concurrency,
+                order_by=settings.order_by,
+                retrying=retrying,
             )
 
     def handle(self, shard, batch, deliveries: dict[bytes, int] | None) -> tuple[list[bytes], dict]:
@@ -60,20 +65,26 @@ class Processor:
         if self.running is not None:
             return self.handle_together(shard, batch, deliveries)
         handler, fail_rate, last_error, processed = self.handler, self.fail_rate, self.last_error, 0
+        timing, missed = self.timing, 0  # (with --metrics: the entries the handler was not called for)
+        if timing is not None:
+            handler = timing.for_batch()
         for entry_id, fields in batch:
             if not fields:  # re-read or claimed after MAXLEN/XTRIM removed its data
                 self.counts.trimmed_pending += 1
                 done.append(entry_id)
+                missed += 1
                 continue
             times = deliveries.get(entry_id, 1) if deliveries else 1
             if times > self.max_deliveries:
                 reason = last_error.get(entry_id, "never acknowledged (its consumer kept failing or died)")
                 self.dead_letter(shard, entry_id, fields, times, f"delivered {times} times; last error: {reason}")
+                missed += 1
                 continue
             try:  # the fields as the handler gets them: str, decoded as UTF-8 (raw replies: a flat list)
                 message = decode(fields)
             except Undecodable:  # the handler never sees it
                 self.dead_letter(shard, entry_id, fields, times, f"cannot be decoded: {undecodable(fields)}")
+                missed += 1
                 continue
             try:
                 if fail_rate and random.random() < fail_rate:
@@ -84,14 +95,16 @@ class Processor:
                 continue
             except MemoryError:  # the process is short of memory, not the entry at fault: stop
                 self.exited(entry_id, "ran out of memory (MemoryError)", 1)
+                missed += _after(batch, entry_id)
                 break
             except (SystemExit, KeyboardInterrupt) as exc:  # the handler asked the process to end
                 self.exited(entry_id, *_exit(exc))
+                missed += _after(batch, entry_id)
                 break
             except Exception as exc:  # this delivery failed; a later one may not
-                self.failed(
-                    entry_id, times, SIMULATED if isinstance(exc, _Simulated) else f"{type(exc).__name__}: {exc}"
-                )
+                simulated = isinstance(exc, _Simulated)  # (--fail-rate: the handler was not called)
+                self.failed(entry_id, times, SIMULATED if simulated else f"{type(exc).__name__}: {exc}")
+                missed += simulated
                 continue
             if result is not None:
                 try:
@@ -105,6 +118,8 @@ class Processor:
             processed += 1
         self._flush()
         self.counts.processed += processed
+        if timing is not None:
+            timing.batch_done(handler, len(batch) - missed)
         return done, outputs
 
     def handle_together(self, shard, batch, deliveries: dict[bytes, int] | None) -> tuple[list[bytes], dict]:
@@ -231,7 +246,7 @@ class Processor:
             if group_lost(exc):
                 raise
             self.last_error[entry_id] = reason
-            self.say(f"could not dead-letter {entry_id.decode()} ({self.describe(exc)}); left pending")
+            self.say(f"could not dead-letter {entry_id.decode()} ({shard.connection.describe(exc)}); left pending")
             return
         self.last_error.pop(entry_id, None)
         if copied is None:  # its XACK found it acknowledged: another consumer claimed it meanwhile
@@ -239,6 +254,11 @@ class Processor:
             return
         self.counts.dead_lettered += 1
         self.say(f"dead-lettered {entry_id.decode()} to {shard.dlq}: {reason}")
+
+
+def _after(batch, entry_id: bytes) -> int:
+    """How many entries of the batch come after this one."""
+    return len(batch) - 1 - next(i for i, (other, _) in enumerate(batch) if other == entry_id)
 
 
 def _exit(exc: BaseException) -> tuple[str, int]:

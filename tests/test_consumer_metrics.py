@@ -143,6 +143,28 @@ def test_metrics_parse_and_hold_what_the_consumer_did_and_redis_holds(server, r)
     assert summary[1] == "processed 10, failed 0, claimed 0, dead-lettered 1, trimmed-pending 0, trimmed-unread 0"
 
 
+def test_a_fast_handlers_calls_are_all_counted_though_most_batches_go_untimed(server, r):
+    """The default handler takes a few µs: one batch in 8 is timed, the calls of the others counted.
+    Every call counts once, the poison's included, and an entry the handler never saw not at all."""
+    for sensor in ("sensor1", "sensor2", "sensor3"):
+        assert run("producer.py", sensor, "--count", "1000", "-q", url=server.url).returncode == 0
+        r.xadd(S, {"sensor_id": sensor, "temp": "hot", "humidity": "50"})  # poison: the handler refuses it
+    r.xadd(S, {"sensor_id": b"\xff"})  # not UTF-8: dead-lettered before any handler sees it
+    port = free_port()
+    consumer = spawn(
+        "consumer.py", "g", "c1", "--start-from", "0", "-q", "--metrics", f"127.0.0.1:{port}", url=server.url
+    )
+    wait_for(lambda: group(r).get("entries-read") == 3004 and group(r)["pending"] == 0, timeout=30, what="all read")
+    found = wait_for(lambda: (f := answers(port)) and value(f, "stream_pubsub_consumer_ready", **ME) == 1 and f)
+    stop(consumer)
+
+    assert outcomes(found, **ME)["processed"] == 3000 and outcomes(found, **ME)["dead_lettered"] == 4
+    assert r.xlen(DLQ) == 4
+    assert value(found, "stream_pubsub_consumer_handler_seconds_count", **ME) == 3003  # 3,000 and 3 poisons
+    assert 0 < value(found, "stream_pubsub_consumer_handler_seconds_sum", **ME) < 3003 * 0.02
+    assert value(found, "stream_pubsub_consumer_deliveries_count", **ME) == 3004  # each delivered, once
+
+
 FANOUT = """
 def process(message_id, message):
     return {"from": message_id, "sensor": message["sensor_id"]}
