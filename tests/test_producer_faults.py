@@ -47,10 +47,18 @@ def test_connections_killed_and_timed_out_mid_batch_store_each_reading_once(own_
     count = 150_000
     producers = [Producer(tmp_path, sensor, "--count", count, url=srv.url) for sensor in ("s1", "s2")]
     killed = 0
+
+    def reach(at: int) -> None:
+        try:
+            wait_for(lambda: admin.xlen(STREAM) >= at, timeout=60, interval=0.005, what=f"{at:,} entries")
+        except AssertionError as exc:  # what the producers said, to tell a hang from a slow machine
+            said = {p.sensor: (p.process.poll(), p.err.read_text()[-2000:]) for p in producers}
+            raise AssertionError(f"{exc}: {admin.xlen(STREAM):,} stored; (exit code, stderr) {said}") from None
+
     for at in (30_000, 60_000, 90_000, 120_000, 150_000):
-        wait_for(lambda at=at: admin.xlen(STREAM) >= at, timeout=60, interval=0.005, what=f"{at} entries")
+        reach(at)
         killed += admin.client_kill_filter(_type="normal", skipme=True)
-    wait_for(lambda: admin.xlen(STREAM) >= 180_000, timeout=60, interval=0.005, what="180,000 entries")
+    reach(180_000)
     admin.execute_command("DEBUG", "SLEEP", 6)
 
     for p in producers:
