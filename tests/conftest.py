@@ -154,15 +154,24 @@ def stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 10) -> 
     return out or "", err or ""
 
 
-def wait_for(condition, timeout: float = 10, interval: float = 0.05, what: str = "condition"):
-    """Poll condition() until it is true (and return its value), or fail saying what did not happen."""
+def wait_for(condition, timeout: float = 10, interval: float = 0.05, what: str = "condition", tell=None):
+    """Poll condition() until it is true (and return its value), or fail saying what did not happen
+    (and what tell() returns then: what the processes involved printed, to tell a hang from a slow machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f": {tell()}" if tell else ""))
+
+
+def told(process: subprocess.Popen, *files) -> str:
+    """A process's state and the end of what it wrote to these files, for `wait_for(tell=...)`."""
+    said = " | ".join(Path(f).read_text()[-1500:] for f in files if Path(f).exists())
+    return (
+        f"pid {process.pid} {'running' if process.poll() is None else f'exited {process.returncode}'}, said: {said!r}"
+    )
 
 
 @pytest.fixture(scope="session")

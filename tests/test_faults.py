@@ -19,7 +19,20 @@ from urllib.parse import urlparse
 import psutil
 import pytest
 import redis
-from conftest import ROOT, fill_up, group_info, processed, readings, run, sent_ids, spawn, stop, wait_blocked, wait_for
+from conftest import (
+    ROOT,
+    fill_up,
+    group_info,
+    processed,
+    readings,
+    run,
+    sent_ids,
+    spawn,
+    stop,
+    told,
+    wait_blocked,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -401,12 +414,13 @@ def test_producer_waits_while_redis_is_full(own_server, tmp_path):
     log.close()
     wait_for(lambda: r.xlen("app:event") > 20, what="readings flowing")
     filler = fill_up(r)  # Redis at maxmemory: even a small write fails
-    wait_for(lambda: "is full (OOM)" in (tmp_path / "producer.err").read_text(), what="OOM noticed")
+    said = lambda: f"{told(producer, tmp_path / 'producer.err')}; used_memory {r.info('memory')['used_memory']}"  # noqa: E731
+    wait_for(lambda: "is full (OOM)" in (tmp_path / "producer.err").read_text(), what="OOM noticed", tell=said)
     held = r.xlen("app:event")
     time.sleep(0.5)
     assert producer.poll() is None  # refused (maybe let through now and then as memory moves), alive
     r.delete(*(f"ballast:{i}" for i in range(filler)))
-    wait_for(lambda: r.xlen("app:event") > held + 20, what="the producer to carry on")
+    wait_for(lambda: r.xlen("app:event") > held + 20, what="the producer to carry on", tell=said)
     stop(producer, signal.SIGINT)
     err = (tmp_path / "producer.err").read_text()
     assert producer.returncode == 0, err

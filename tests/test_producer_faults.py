@@ -13,7 +13,7 @@ import time
 
 import pytest
 import redis
-from conftest import STREAM, fill_up, run, sent_ids, sent_summary, spawn, wait_for
+from conftest import STREAM, fill_up, run, sent_ids, sent_summary, spawn, told, wait_for
 
 
 def by_sensor(client, sensor: str, stream: str = STREAM) -> list[str]:
@@ -49,11 +49,8 @@ def test_connections_killed_and_timed_out_mid_batch_store_each_reading_once(own_
     killed = 0
 
     def reach(at: int) -> None:
-        try:
-            wait_for(lambda: admin.xlen(STREAM) >= at, timeout=60, interval=0.005, what=f"{at:,} entries")
-        except AssertionError as exc:  # what the producers said, to tell a hang from a slow machine
-            said = {p.sensor: (p.process.poll(), p.err.read_text()[-2000:]) for p in producers}
-            raise AssertionError(f"{exc}: {admin.xlen(STREAM):,} stored; (exit code, stderr) {said}") from None
+        tell = lambda: " / ".join(f"{p.sensor}: {told(p.process, p.err)}" for p in producers)  # noqa: E731
+        wait_for(lambda: admin.xlen(STREAM) >= at, timeout=60, interval=0.005, what=f"{at:,} entries", tell=tell)
 
     for at in (30_000, 60_000, 90_000, 120_000, 150_000):
         reach(at)
