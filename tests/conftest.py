@@ -209,21 +209,44 @@ def own_cluster(server_binary, tmp_path):
         c.stop()
 
 
-def fill_up(client) -> int:
+def fill_up(client, start: int = 0) -> int:
     """Fill a server started with --maxmemory (noeviction) until even a small write fails (OOM).
 
-    Returns how many `ballast:<i>` keys it wrote, for `client.delete` to make room again.
+    Returns how many `ballast:<i>` keys there are now, for `client.delete` to make room again.
+    Called again with that number, it tops the server up with small values: memory moves (Redis
+    shrinks the query buffer the 64 KiB values took, about 50 KiB, within a second), and a full
+    server has room again. (A 64 KiB value refused still takes its query buffer: not for a top-up.)
     """
-    filler = 0
-    for size in (65536, 1024, 16):
+    filler = start
+    for size in (65536, 1024, 16) if start == 0 else (1024, 16):
         try:
-            while filler < 10_000:
+            while filler < start + 10_000:
                 client.set(f"ballast:{filler}", "x" * size)
                 filler += 1
         except redis.exceptions.OutOfMemoryError:
             continue
         raise AssertionError("10,000 writes and still not full: is --maxmemory set?")
     return filler
+
+
+class Full:
+    """A --maxmemory (noeviction) server made full by `ballast:<i>` keys (fill_up), kept full while
+    a test waits for a script to meet it, then given its room back."""
+
+    def __init__(self, client):
+        self.client, self.keys = client, fill_up(client)
+
+    def still(self, condition):
+        """`condition`, as a wait_for condition that first tops the server up (memory moves)."""
+
+        def check():
+            self.keys = fill_up(self.client, self.keys)
+            return condition()
+
+        return check
+
+    def make_room(self) -> None:
+        self.client.delete(*(f"ballast:{i}" for i in range(self.keys)))
 
 
 # -- handlers written by a test ----------------------------------------------------------------------

@@ -21,7 +21,7 @@ import pytest
 import redis
 from conftest import (
     ROOT,
-    fill_up,
+    Full,
     group_info,
     processed,
     readings,
@@ -413,13 +413,13 @@ def test_producer_waits_while_redis_is_full(own_server, tmp_path):
     out.close()
     log.close()
     wait_for(lambda: r.xlen("app:event") > 20, what="readings flowing")
-    filler = fill_up(r)  # Redis at maxmemory: even a small write fails
+    full = Full(r)  # Redis at maxmemory: even a small write fails
     said = lambda: f"{told(producer, tmp_path / 'producer.err')}; used_memory {r.info('memory')['used_memory']}"  # noqa: E731
-    wait_for(lambda: "is full (OOM)" in (tmp_path / "producer.err").read_text(), what="OOM noticed", tell=said)
+    wait_for(full.still(lambda: "is full (OOM)" in (tmp_path / "producer.err").read_text()), what="OOM", tell=said)
     held = r.xlen("app:event")
     time.sleep(0.5)
     assert producer.poll() is None  # refused (maybe let through now and then as memory moves), alive
-    r.delete(*(f"ballast:{i}" for i in range(filler)))
+    full.make_room()
     wait_for(lambda: r.xlen("app:event") > held + 20, what="the producer to carry on", tell=said)
     stop(producer, signal.SIGINT)
     err = (tmp_path / "producer.err").read_text()

@@ -18,10 +18,10 @@ from conftest import (
     DLQ,
     GROUP,
     STREAM,
+    Full,
     add,
     consume,
     dead_letters,
-    fill_up,
     group_info,
     handlers,
     id_order,
@@ -164,13 +164,14 @@ def test_a_full_redis_refusing_the_fanout_commit_loses_and_doubles_nothing(own_s
     env = handlers(tmp_path, app="def process(message_id, message):\n    return {'input': message_id}\n")
     ids = add(r, 40)
     r.xgroup_create(STREAM, GROUP, "0")  # (a full Redis refuses to create a group, but serves one it has)
-    filler = fill_up(r)  # Redis at maxmemory: even a small write fails
+    full = Full(r)  # Redis at maxmemory: even a small write fails
     log = open(tmp_path / "c1.err", "w")
     args = ["--handler", "app:process", "--fanout", "app:out", "--claim-idle", "300", "--stats-interval", "0"]
     consumer = spawn("consumer.py", GROUP, "c1", "--start-from", "0", *args, url=srv.url, env=env, stderr=log)
     log.close()
-    wait_for(lambda: "Redis refused to acknowledge" in (tmp_path / "c1.err").read_text(), what="the refusal")
-    r.delete(*(f"ballast:{i}" for i in range(filler)))
+    refused = full.still(lambda: "Redis refused to acknowledge" in (tmp_path / "c1.err").read_text())
+    wait_for(refused, what="the refusal")
+    full.make_room()
     wait_for(
         lambda: r.exists("app:out") and r.xlen("app:out") >= 40 and not pending(r),
         timeout=20,
