@@ -67,17 +67,22 @@ def not_found(environ, start_response):
     return [b"not found: the metrics are at /metrics\n"]
 
 
-def serve(server: WSGIServer, registry, routes: dict | None = None) -> threading.Thread:
-    """Serve /metrics from `registry` (and each of `routes`: path -> function returning
-    (HTTP status, text)) in a daemon thread, until the process ends."""
-    from prometheus_client import make_wsgi_app
-
-    metrics, routes = make_wsgi_app(registry), routes or {}
+def serve(server: WSGIServer, registry, routes: dict | None = None) -> None:
+    """Serve /metrics from the CollectorRegistry that `registry()` returns (called at the first
+    scrape, in the server's thread: a script nobody scrapes never imports prometheus_client) and
+    each of `routes` (path -> function returning (HTTP status, text)), from a daemon thread, until
+    the process ends."""
+    lock, metrics, routes = threading.Lock(), [], routes or {}
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
-            return metrics(environ, start_response)
+            with lock:
+                if not metrics:
+                    from prometheus_client import make_wsgi_app
+
+                    metrics.append(make_wsgi_app(registry()))
+            return metrics[0](environ, start_response)
         if path in routes:
             status, text = routes[path]()
             start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
@@ -85,6 +90,4 @@ def serve(server: WSGIServer, registry, routes: dict | None = None) -> threading
         return not_found(environ, start_response)
 
     server.set_app(app)
-    thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

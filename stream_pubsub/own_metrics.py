@@ -183,27 +183,14 @@ def serve(server, collector, routes: dict) -> None:
     `routes` (path -> function returning (HTTP status, text)) from a daemon thread, until the
     script exits. prometheus_client is imported at the first scrape, in that thread: a --burst
     run nobody scrapes never pays for it."""
-    from .metrics_http import not_found
+    from .metrics_http import serve as serving
 
-    lock, metrics = threading.Lock(), []
+    def registry():
+        from prometheus_client import CollectorRegistry, ProcessCollector
 
-    def app(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path == "/metrics":
-            with lock:
-                if not metrics:
-                    from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
+        registry = CollectorRegistry()
+        registry.register(collector)
+        ProcessCollector(registry=registry)
+        return registry
 
-                    registry = CollectorRegistry()
-                    registry.register(collector)
-                    ProcessCollector(registry=registry)
-                    metrics.append(make_wsgi_app(registry))
-            return metrics[0](environ, start_response)
-        if path in routes:
-            status, text = routes[path]()
-            start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
-            return [text.encode()]
-        return not_found(environ, start_response)
-
-    server.set_app(app)
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    serving(server, registry, routes)

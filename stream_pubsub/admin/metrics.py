@@ -73,7 +73,7 @@ def check(streams: list[str], dlq: str | None) -> None:
 def serve_until_stopped(server, registry, what: str, address: str) -> None:
     from .. import metrics_http
 
-    metrics_http.serve(server, registry)
+    metrics_http.serve(server, lambda: registry)
     say(f"serving the metrics of {what} on {address}/metrics (read at every scrape); Ctrl-C to stop")
     interrupt = Interrupt()
     try:
